@@ -1,0 +1,79 @@
+"""Users and roles. Passwords are stored as salted scrypt hashes (werkzeug.security)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine import clock
+from engine.appdef import ROLES
+from engine.errors import ValidationError
+from engine.storage import Database
+
+MIN_PASSWORD = 8
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    role: str
+    active: bool = True
+
+
+def _user(row: sa.RowMapping) -> User:
+    return User(row["id"], row["username"], row["role"], row["active"])
+
+
+def add_user(db: Database, username: str, password: str, role: str) -> User:
+    """Create a user, or reset the password and role of an existing one."""
+    errors = {}
+    username = username.strip()
+    if not username or len(username) > 80:
+        errors["username"] = "is required (at most 80 characters)"
+    if role not in ROLES:
+        errors["role"] = f"must be one of: {', '.join(ROLES)}"
+    if len(password) < MIN_PASSWORD:
+        errors["password"] = f"must be at least {MIN_PASSWORD} characters"
+    if errors:
+        raise ValidationError(errors)
+    table = db.system("user")
+    values = {"password_hash": generate_password_hash(password), "role": role, "active": True}
+    with db.engine.begin() as conn:
+        existing = conn.execute(sa.select(table.c.id).where(table.c.username == username)).first()
+        if existing:
+            conn.execute(table.update().where(table.c.id == existing.id).values(**values))
+        else:
+            conn.execute(table.insert().values(username=username, created_at=clock.now(), **values))
+        row = conn.execute(sa.select(table).where(table.c.username == username)).mappings().one()
+    return _user(row)
+
+
+def authenticate(db: Database, username: str, password: str) -> User | None:
+    table = db.system("user")
+    with db.engine.connect() as conn:
+        row = (
+            conn.execute(sa.select(table).where(table.c.username == username.strip()))
+            .mappings()
+            .first()
+        )
+    if row is None or not row["active"] or not check_password_hash(row["password_hash"], password):
+        return None
+    return _user(row)
+
+
+def get_user(db: Database, user_id: int) -> User | None:
+    table = db.system("user")
+    with db.engine.connect() as conn:
+        row = conn.execute(sa.select(table).where(table.c.id == user_id)).mappings().first()
+    return _user(row) if row and row["active"] else None
+
+
+def list_users(db: Database) -> list[User]:
+    table = db.system("user")
+    with db.engine.connect() as conn:
+        return [
+            _user(r) for r in conn.execute(sa.select(table).order_by(table.c.username)).mappings()
+        ]

@@ -1,0 +1,483 @@
+"""Field types: one class each, owning SQL type, widget, parsing, validation and JSON.
+
+A plain registry maps a type name to an instance; built-ins register the same
+way an extension would, and a duplicate name fails at import time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from babel.dates import parse_date
+from babel.numbers import NumberFormatError, format_decimal, parse_decimal
+
+from engine import money
+
+if TYPE_CHECKING:
+    from engine.appdef.model import Field
+
+FIELD_TYPES: dict[str, FieldType] = {}
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{4,30}$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+MAX_MONEY = Decimal("1e13")
+
+
+def register(cls: type[FieldType]) -> type[FieldType]:
+    if cls.name in FIELD_TYPES:
+        raise RuntimeError(f"field type {cls.name!r} is registered twice")
+    FIELD_TYPES[cls.name] = cls()
+    return cls
+
+
+class FieldType:
+    """Base of all field types. `parse` reads form text, `coerce` reads JSON/Python values."""
+
+    name: ClassVar[str]
+    widget: ClassVar[str] = "text"
+    python_type: ClassVar[type | tuple[type, ...]] = str
+    json_schema_type: ClassVar[dict[str, Any]] = {"type": "string"}
+    takes_bounds: ClassVar[bool] = False
+    stored: ClassVar[bool] = True
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.String(field.max_length or 255)
+
+    def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
+        text = text.strip()
+        return None if text == "" else self.coerce(text, field)
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        """A Python value from JSON or YAML, or ValueError with a message for a person."""
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise ValueError("must be text")
+        return value.strip()
+
+    def validate(self, value: Any, field: Field) -> str | None:
+        """Check field options (min, max, pattern, options); None when fine."""
+        if value is None:
+            return None
+        if field.pattern and isinstance(value, str) and not re.fullmatch(field.pattern, value):
+            return field.pattern_message or f"does not match the pattern {field.pattern}"
+        if self.takes_bounds:
+            if field.min is not None and value < field.min:
+                return f"must be at least {self.format(field.min, field)}"
+            if field.max is not None and value > field.max:
+                return f"must be at most {self.format(field.max, field)}"
+        return None
+
+    def to_json(self, value: Any) -> Any:
+        return value
+
+    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        """Text for people (lists, detail pages)."""
+        return "" if value is None else str(value)
+
+    def form_value(self, value: Any) -> str:
+        """Text to put back in a form input."""
+        return "" if value is None else str(value)
+
+    def json_schema(self, field: Field) -> dict[str, Any]:
+        schema = dict(self.json_schema_type)
+        if field.pattern:
+            schema["pattern"] = field.pattern
+        return schema
+
+
+@register
+class StringType(FieldType):
+    name = "string"
+
+    def validate(self, value: Any, field: Field) -> str | None:
+        if value is not None and len(value) > (field.max_length or 255):
+            return f"must be at most {field.max_length or 255} characters"
+        if value is not None and field.min_length and len(value) < field.min_length:
+            return f"must be at least {field.min_length} characters"
+        return super().validate(value, field)
+
+
+@register
+class TextType(StringType):
+    name = "text"
+    widget = "textarea"
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.Text()
+
+    def validate(self, value: Any, field: Field) -> str | None:
+        if value is not None and field.max_length and len(value) > field.max_length:
+            return f"must be at most {field.max_length} characters"
+        return FieldType.validate(self, value, field)
+
+
+@register
+class EmailType(StringType):
+    name = "email"
+    widget = "email"
+    json_schema_type = {"type": "string", "format": "email"}
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        value = super().coerce(value, field)
+        if value is not None and not EMAIL_RE.match(value):
+            raise ValueError("is not an e-mail address")
+        return value
+
+
+@register
+class PhoneType(StringType):
+    name = "phone"
+    widget = "tel"
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        value = super().coerce(value, field)
+        if value is not None and not PHONE_RE.match(value):
+            raise ValueError("is not a phone number (digits, spaces, + ( ) - . /)")
+        return value
+
+
+@register
+class UrlType(StringType):
+    name = "url"
+    widget = "url"
+    json_schema_type = {"type": "string", "format": "uri"}
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        value = super().coerce(value, field)
+        if value is not None and not URL_RE.match(value):
+            raise ValueError("is not a web address (http:// or https://)")
+        return value
+
+
+@register
+class ChoiceType(StringType):
+    name = "choice"
+    widget = "select"
+
+    def validate(self, value: Any, field: Field) -> str | None:
+        if value is not None and value not in field.options:
+            return f"must be one of: {', '.join(field.options)}"
+        return None
+
+    def json_schema(self, field: Field) -> dict[str, Any]:
+        return {"type": "string", "enum": list(field.options)}
+
+
+@register
+class CurrencyType(StringType):
+    name = "currency"
+    json_schema_type = {"type": "string", "pattern": "^[A-Z]{3}$"}
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.String(3)
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        value = super().coerce(value, field)
+        if value is None:
+            return None
+        value = value.upper()
+        if not money.is_currency(value):
+            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+        return value
+
+
+@register
+class IntegerType(FieldType):
+    name = "integer"
+    widget = "number"
+    python_type = int
+    json_schema_type = {"type": "integer"}
+    takes_bounds = True
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+    def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
+        text = text.strip().replace("\u00a0", "").replace(" ", "")
+        if not text:
+            return None
+        try:
+            number = parse_decimal(text, locale=locale, strict=True)
+        except NumberFormatError:
+            raise ValueError("is not a whole number") from None
+        return self.coerce(number, field)
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise ValueError("is not a whole number")
+        if isinstance(value, int):
+            return value
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError("is not a whole number") from None
+        if number != number.to_integral_value():
+            raise ValueError("is not a whole number")
+        if abs(number) >= 2**63:
+            raise ValueError("is too large")
+        return int(number)
+
+
+@register
+class DecimalType(FieldType):
+    name = "decimal"
+    widget = "number"
+    python_type = Decimal
+    json_schema_type = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
+    takes_bounds = True
+    scale = 6
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.Numeric(24, self.scale)
+
+    def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
+        text = text.strip().replace("\u00a0", "").replace(" ", "")
+        if not text:
+            return None
+        text = re.sub(r"^[A-Z]{3}|[A-Z]{3}$|[€$£¥]", "", text)
+        try:
+            number = parse_decimal(text, locale=locale, strict=True)
+        except NumberFormatError:
+            try:
+                number = Decimal(text)  # plain 1234.56 always reads, whatever the locale
+            except InvalidOperation:
+                raise ValueError("is not a number") from None
+        return self.coerce(number, field)
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise ValueError("is not a number")
+        if isinstance(value, float):
+            value = repr(value)
+        try:
+            number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError("is not a number") from None
+        if not number.is_finite():
+            raise ValueError("is not a number")
+        if abs(number) >= MAX_MONEY:
+            raise ValueError("is too large")
+        if number != number.quantize(Decimal(1).scaleb(-self.scale)):
+            raise ValueError(f"has more than {self.scale} decimal places")
+        return number
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else str(value)
+
+    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        return "" if value is None else format_decimal(value, locale=locale)
+
+
+@register
+class MoneyType(DecimalType):
+    """Money: Decimal, stored as NUMERIC, rounded by the record's currency (see Repository)."""
+
+    name = "money"
+    widget = "money"
+    scale = 4
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.Numeric(18, self.scale)
+
+    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        if value is None:
+            return ""
+        return format_decimal(value, format="#,##0.00##", locale=locale)
+
+
+@register
+class DateType(FieldType):
+    name = "date"
+    widget = "date"
+    python_type = dt.date
+    json_schema_type = {"type": "string", "format": "date"}
+    takes_bounds = True
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.Date()
+
+    def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
+        text = text.strip()
+        if not text:
+            return None
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+        try:
+            return parse_date(text, locale=locale)
+        except (ValueError, IndexError):
+            raise ValueError("is not a date (use YYYY-MM-DD)") from None
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError("is not a date (use YYYY-MM-DD)") from None
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+    def form_value(self, value: Any) -> str:
+        return "" if value is None else value.isoformat()
+
+
+@register
+class DateTimeType(FieldType):
+    """Timezone-aware; naive input is taken as UTC; stored in UTC."""
+
+    name = "datetime"
+    widget = "datetime-local"
+    python_type = dt.datetime
+    json_schema_type = {"type": "string", "format": "date-time"}
+    takes_bounds = True
+
+    def sql_type(self, field: Field) -> Any:
+
+        from engine.storage.types import UTCDateTime
+
+        return UTCDateTime()
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        if value is None or value == "":
+            return None
+        if not isinstance(value, dt.datetime):
+            try:
+                value = dt.datetime.fromisoformat(str(value).strip())
+            except ValueError:
+                raise ValueError("is not a date and time (use YYYY-MM-DDTHH:MM)") from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+    def to_json(self, value: Any) -> Any:
+        return None if value is None else value.isoformat()
+
+    def form_value(self, value: Any) -> str:
+        return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
+
+    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+@register
+class BooleanType(FieldType):
+    name = "boolean"
+    widget = "checkbox"
+    python_type = bool
+    json_schema_type = {"type": "boolean"}
+    TRUE = frozenset({"1", "true", "yes", "y", "on", "x"})
+    FALSE = frozenset({"0", "false", "no", "n", "off", ""})
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.Boolean()
+
+    def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
+        return self.coerce(text, field) if text.strip() else False
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        raise ValueError("must be yes or no")
+
+    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        return "" if value is None else ("yes" if value else "no")
+
+
+@register
+class RefType(FieldType):
+    """A reference to another entity's record, by id; shown by the target's display template."""
+
+    name = "ref"
+    widget = "ref"
+    python_type = int
+    json_schema_type = {"type": "integer", "minimum": 1}
+
+    def sql_type(self, field: Field) -> Any:
+        import sqlalchemy as sa
+
+        return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        if value is None or value == "":
+            return None
+        if isinstance(value, bool):
+            raise ValueError("must be a record id")
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ValueError("must be a record id") from None
+        if number < 1:
+            raise ValueError("must be a record id")
+        return number
+
+
+@register
+class ComputedType(FieldType):
+    """Read-only, computed from an expression on every write and stored for queries."""
+
+    name = "computed"
+    widget = "readonly"
+
+    def result(self, field: Field) -> FieldType:
+        return FIELD_TYPES[field.result or "decimal"]
+
+    def sql_type(self, field: Field) -> Any:
+        return self.result(field).sql_type(field)
+
+    def coerce(self, value: Any, field: Field) -> Any:
+        return self.result(field).coerce(value, field)
+
+    def to_json(self, value: Any) -> Any:
+        return self.result_json(value)
+
+    def result_json(self, value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return str(value)
+        if isinstance(value, dt.date | dt.datetime):
+            return value.isoformat()
+        return value
+
+    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        return self.result(field).format(value, field, locale)
+
+    def json_schema(self, field: Field) -> dict[str, Any]:
+        return {**self.result(field).json_schema(field), "readOnly": True}

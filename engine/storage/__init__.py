@@ -1,0 +1,12 @@
+"""Storage: tables from the definitions, migrations, and the Repository (the one write path)."""
+
+from engine.storage.database import Database, database_url
+from engine.storage.events import RecordEvent
+from engine.storage.migrate import DestructiveMigration, MigrationPlan
+from engine.storage.query import Filter
+from engine.storage.repository import BulkValidationError, Page, Repository
+
+__all__ = [
+    "BulkValidationError", "Database", "DestructiveMigration", "Filter", "MigrationPlan", "Page",
+    "RecordEvent", "Repository", "database_url",
+]  # fmt: skip

@@ -1,0 +1,84 @@
+"""The database: engine, tables made from the app definitions, and record-event listeners."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.appdef import AppSet
+from engine.storage.tables import build_metadata
+
+if TYPE_CHECKING:
+    from engine.storage.events import RecordEvent
+    from engine.storage.migrate import MigrationPlan
+    from engine.storage.repository import Repository
+
+DEFAULT_URL = "sqlite:///formwork.db"
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL given, else $FORMWORK_DATABASE_URL, else a SQLite file in the working folder."""
+    url = url or os.environ.get("FORMWORK_DATABASE_URL") or DEFAULT_URL
+    if url.startswith(("postgresql://", "postgres://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]  # psycopg 3, not psycopg2
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    """Connection to one database holding the tables of a set of apps."""
+
+    def __init__(self, appset: AppSet, url: str | None = None, **engine_options: Any):
+        self.appset = appset
+        self.url = database_url(url)
+        self.engine = sa.create_engine(self.url, **engine_options)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.metadata, self.tables = build_metadata(appset)
+        self.listeners: list[Callable[[RecordEvent, sa.Connection], None]] = []
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def table(self, qualname: str) -> sa.Table:
+        return self.tables[qualname]
+
+    def system(self, name: str) -> sa.Table:
+        return self.metadata.tables[f"fw_{name}"]
+
+    def on_event(self, listener: Callable[[RecordEvent, sa.Connection], None]) -> None:
+        """Call `listener` for every record event, inside the writing transaction."""
+        self.listeners.append(listener)
+
+    def repository(self, user: str | None = None) -> Repository:
+        from engine.storage.repository import Repository
+
+        return Repository(self, user)
+
+    def plan_migration(self) -> MigrationPlan:
+        from engine.storage.migrate import plan
+
+        return plan(self)
+
+    def migrate(self, allow_destructive: bool = False) -> MigrationPlan:
+        """Bring the schema in line with the definitions; destructive steps need permission."""
+        from engine.storage.migrate import apply, plan
+
+        migration = plan(self)
+        apply(self, migration, allow_destructive=allow_destructive)
+        return migration
+
+    def dispose(self) -> None:
+        self.engine.dispose()

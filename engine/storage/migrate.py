@@ -1,0 +1,174 @@
+"""Schema diff between the database and the definitions, and its application.
+
+Alembic's autogenerate compares the live schema with the tables built from the
+definitions; the operations it proposes are sorted into additive steps (applied
+by `formwork migrate`) and destructive ones (drop, type change), which are
+refused with the column's name unless the caller allows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from alembic.autogenerate import produce_migrations
+from alembic.migration import MigrationContext
+from alembic.operations import Operations, ops
+
+from engine.errors import FormworkError
+
+if TYPE_CHECKING:
+    from engine.storage.database import Database
+
+
+class DestructiveMigration(FormworkError):
+    """The definitions imply dropping or narrowing something that holds data."""
+
+
+@dataclass(frozen=True)
+class Step:
+    op: Any = field(repr=False)
+    table: str
+    description: str
+    destructive: bool
+
+
+@dataclass
+class MigrationPlan:
+    steps: list[Step]
+
+    @property
+    def additive(self) -> list[Step]:
+        return [s for s in self.steps if not s.destructive]
+
+    @property
+    def destructive(self) -> list[Step]:
+        return [s for s in self.steps if s.destructive]
+
+    @property
+    def empty(self) -> bool:
+        return not self.steps
+
+    def describe(self) -> str:
+        if self.empty:
+            return "The database matches the definitions: nothing to do."
+        lines = []
+        for s in self.steps:
+            mark = "DESTRUCTIVE " if s.destructive else ""
+            lines.append(f"  {mark}{s.description}")
+        return "\n".join(lines)
+
+
+def _owned(db: Database, table: str) -> bool:
+    """Formwork manages its own tables and those of loaded apps, nothing else in the database."""
+    return table.startswith("fw_") or any(table.startswith(f"{app}_") for app in db.appset.apps)
+
+
+def _describe(op: Any) -> tuple[str, str, bool]:
+    if isinstance(op, ops.CreateTableOp):
+        return op.table_name, f"create table {op.table_name}", False
+    if isinstance(op, ops.DropTableOp):
+        return op.table_name, f"drop table {op.table_name} and all its rows", True
+    if isinstance(op, ops.AddColumnOp):
+        return (
+            op.table_name,
+            f"add column {op.table_name}.{op.column.name} ({op.column.type})",
+            False,
+        )
+    if isinstance(op, ops.DropColumnOp):
+        return (
+            op.table_name,
+            f"drop column {op.table_name}.{op.column_name} and the values it holds",
+            True,
+        )
+    if isinstance(op, ops.CreateIndexOp):
+        kind = "unique index" if op.unique else "index"
+        cols = ", ".join(str(c) for c in op.columns)
+        return op.table_name, f"create {kind} {op.index_name} on {op.table_name} ({cols})", False
+    if isinstance(op, ops.DropIndexOp):
+        return op.table_name, f"drop index {op.index_name} on {op.table_name}", False
+    if isinstance(op, ops.AlterColumnOp):
+        if op.modify_type is not None:
+            old, new = op.existing_type, op.modify_type
+            widening = (
+                isinstance(old, sa.String)
+                and isinstance(new, sa.String)
+                and (new.length or 10**9) >= (old.length or 10**9)
+            )
+            text = f"change type of {op.table_name}.{op.column_name} from {old} to {new}"
+            return op.table_name, text, not widening
+        return op.table_name, f"alter column {op.table_name}.{op.column_name}", False
+    name = getattr(op, "table_name", "?")
+    return name, f"{type(op).__name__} on {name}", True
+
+
+def _flatten(upgrade: Any) -> list[Any]:
+    flat: list[Any] = []
+    for op in upgrade.ops:
+        if isinstance(op, ops.ModifyTableOps):
+            flat.extend(_flatten(op))
+        else:
+            flat.append(op)
+    return flat
+
+
+def _relevant(op: Any) -> bool:
+    # Nullability is the Repository's business (see tables.py); comments/defaults are noise.
+    if isinstance(op, ops.AlterColumnOp):
+        return op.modify_type is not None
+    return not isinstance(
+        op, ops.CreateForeignKeyOp | ops.DropConstraintOp | ops.CreateUniqueConstraintOp
+    )
+
+
+def plan(db: Database) -> MigrationPlan:
+    with db.engine.connect() as conn:
+        context = MigrationContext.configure(
+            conn,
+            opts={
+                "compare_type": True,
+                "include_name": lambda name, type_, parent: type_ != "table" or _owned(db, name),
+            },
+        )
+        script = produce_migrations(context, db.metadata)
+    steps = []
+    for op in _flatten(script.upgrade_ops):
+        if not _relevant(op):
+            continue
+        table, text, destructive = _describe(op)
+        steps.append(Step(op, table, text, destructive))
+    # Tables first (creations in dependency order), then columns, then indexes.
+    order = {ops.CreateTableOp: 0, ops.AddColumnOp: 1, ops.CreateIndexOp: 2}
+    table_rank = {t.name: i for i, t in enumerate(db.metadata.sorted_tables)}
+    steps.sort(key=lambda s: (order.get(type(s.op), 3), table_rank.get(s.table, 0)))
+    return MigrationPlan(steps)
+
+
+def apply(db: Database, migration: MigrationPlan, allow_destructive: bool = False) -> None:
+    if migration.destructive and not allow_destructive:
+        listed = "\n".join(f"  {s.description}" for s in migration.destructive)
+        raise DestructiveMigration(
+            "Refusing destructive changes (run with --allow-destructive to apply them):\n" + listed
+        )
+    with db.engine.begin() as conn:
+        operations = Operations(MigrationContext.configure(conn))
+        for step in migration.steps:
+            op = step.op
+            if db.dialect == "sqlite" and isinstance(op, ops.DropColumnOp | ops.AlterColumnOp):
+                with operations.batch_alter_table(op.table_name) as batch:
+                    batch.invoke(op)
+            elif isinstance(op, ops.CreateTableOp):
+                # Create from our own Table so indexes and foreign keys come along exactly.
+                db.metadata.tables[op.table_name].create(conn)
+            elif isinstance(op, ops.CreateIndexOp) and _created_with_table(migration, op):
+                continue
+            else:
+                operations.invoke(op)
+
+
+def _created_with_table(migration: MigrationPlan, op: Any) -> bool:
+    return any(
+        isinstance(s.op, ops.CreateTableOp) and s.op.table_name == op.table_name
+        for s in migration.steps
+    )

@@ -1,0 +1,119 @@
+"""Filters, search and sort for list queries, checked against the entity's fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.appdef import Entity
+from engine.errors import ValidationError
+
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull")
+TEXT_TYPES = ("string", "text", "email", "phone", "url", "choice", "currency")
+
+
+@dataclass(frozen=True)
+class Filter:
+    field: str
+    op: str = "eq"
+    value: Any = None
+
+    @classmethod
+    def parse(cls, key: str, value: Any) -> Filter:
+        """`amount__gte` = 100 style, as in query strings."""
+        field, _, op = key.partition("__")
+        return cls(field, op or "eq", value)
+
+
+def coerce_filter(entity: Entity, flt: Filter) -> Filter:
+    """The filter with its value typed by the field; ValidationError names the field."""
+    if flt.op not in OPERATORS:
+        raise ValidationError({flt.field: f"unknown operator '{flt.op}' ({', '.join(OPERATORS)})"})
+    if flt.field == "id":
+        vtype = None
+    elif flt.field in entity.fields:
+        vtype = entity.fields[flt.field]
+    else:
+        raise ValidationError({flt.field: f"{entity.name} has no field '{flt.field}'"})
+    if flt.op == "isnull":
+        value = str(flt.value).lower() not in ("0", "false", "no", "")
+        return Filter(flt.field, "isnull", value)
+    if flt.op in ("contains", "startswith"):
+        return Filter(flt.field, flt.op, str(flt.value))
+
+    def one(raw: Any) -> Any:
+        if vtype is None:
+            try:
+                return int(raw)
+            except (TypeError, ValueError):
+                raise ValidationError({"id": "must be a record id"}) from None
+        try:
+            if isinstance(raw, str):
+                return vtype.value_type.parse(raw, vtype)
+            return vtype.value_type.coerce(raw, vtype)
+        except ValueError as exc:
+            raise ValidationError({flt.field: f"{raw!r} {exc}"}) from None
+
+    if flt.op == "in":
+        raw = flt.value.split(",") if isinstance(flt.value, str) else list(flt.value)
+        return Filter(flt.field, "in", [one(v) for v in raw])
+    return Filter(flt.field, flt.op, one(flt.value))
+
+
+def where_clause(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
+    col = table.c[flt.field]
+    op, value = flt.op, flt.value
+    if op == "isnull":
+        return col.is_(None) if value else col.is_not(None)
+    if op == "contains":
+        return sa.func.lower(col).contains(value.lower(), autoescape=True)
+    if op == "startswith":
+        return col.startswith(value, autoescape=True)
+    if op == "in":
+        return col.in_(value)
+    if value is None:
+        return col.is_(None) if op == "eq" else col.is_not(None)
+    return {
+        "eq": col == value,
+        "ne": col != value,
+        "lt": col < value,
+        "lte": col <= value,
+        "gt": col > value,
+        "gte": col >= value,
+    }[op]
+
+
+def search_clause(entity: Entity, table: sa.Table, text: str) -> sa.ColumnElement[bool] | None:
+    fields = entity.search or tuple(
+        f.name for f in entity.fields.values() if f.value_type.name in ("string", "email")
+    )
+    text = text.strip().lower()
+    if not text or not fields:
+        return None
+    return sa.or_(*(sa.func.lower(table.c[f]).contains(text, autoescape=True) for f in fields))
+
+
+def parse_sort(
+    entity: Entity, sort: str | Iterable[tuple[str, bool]] | None
+) -> list[tuple[str, bool]]:
+    """'-due_date,number' or [(field, descending)]; falls back to the entity's default."""
+    if not sort:
+        return list(entity.default_sort)
+    items = (
+        [(p.strip().lstrip("-"), p.strip().startswith("-")) for p in sort.split(",") if p.strip()]
+        if isinstance(sort, str)
+        else list(sort)
+    )
+    for name, _ in items:
+        if name != "id" and name not in entity.fields:
+            raise ValidationError({"sort": f"{entity.name} has no field '{name}' to sort by"})
+    if not any(name == "id" for name, _ in items):
+        items.append(("id", items[-1][1] if items else True))
+    return items
+
+
+def order_by(table: sa.Table, sort: list[tuple[str, bool]]) -> list[sa.ColumnElement[Any]]:
+    return [table.c[name].desc() if desc else table.c[name].asc() for name, desc in sort]

@@ -1,0 +1,153 @@
+"""Read-side helpers: records as dicts, lazy views for expressions, JSON-safe copies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine import money
+from engine.appdef import AppSet, Entity, Relation
+
+if TYPE_CHECKING:
+    from engine.storage.database import Database
+
+CHUNK = 500
+
+
+def jsonable(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A copy fit for JSON: Decimal as text (exact), dates and times in ISO 8601."""
+    if row is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, Decimal):
+            value = str(value)
+        elif isinstance(value, dt.date | dt.datetime):
+            value = value.isoformat()
+        out[key] = value
+    return out
+
+
+def currency_of(entity: Entity, field_name: str, row: Mapping[str, Any]) -> str | None:
+    field = entity.fields[field_name]
+    source = field.currency_field or ("currency" if "currency" in entity.fields else None)
+    return row.get(source) if source else None
+
+
+def normalise(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
+    """Money read back at the currency's own number of places (100.0000 EUR -> 100.00)."""
+    out = dict(row)
+    for field in entity.fields.values():
+        if field.value_type.name == "money" and out.get(field.name) is not None:
+            value = out[field.name]
+            currency = currency_of(entity, field.name, out)
+            if money.fits_currency(value, currency):
+                out[field.name] = money.round_money(value, currency)
+    return out
+
+
+class Loader:
+    """Per-operation cache of records, so expressions over refs cost one query per batch."""
+
+    def __init__(self, db: Database, conn: sa.Connection):
+        self.db, self.conn = db, conn
+        self.cache: dict[str, dict[int, dict[str, Any] | None]] = {}
+        self.children_cache: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
+
+    def fetch(self, qualname: str, ids: Iterable[int]) -> None:
+        cache = self.cache.setdefault(qualname, {})
+        missing = sorted({i for i in ids if i is not None and i not in cache})
+        table = self.db.table(qualname)
+        entity = self.db.appset.entity(qualname)
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start : start + CHUNK]
+            for row in self.conn.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings():
+                cache[row["id"]] = normalise(entity, row)
+            for i in chunk:
+                cache.setdefault(i, None)
+
+    def get(self, qualname: str, record_id: int) -> dict[str, Any] | None:
+        self.fetch(qualname, [record_id])
+        return self.cache[qualname][record_id]
+
+    def forget(self, qualname: str, ids: Iterable[int]) -> None:
+        cache = self.cache.get(qualname, {})
+        for i in ids:
+            cache.pop(i, None)
+        for (child, _), rows in self.children_cache.items():
+            if child == qualname:
+                rows.clear()
+
+    def fetch_children(self, relation: Relation, parent_ids: Iterable[int]) -> None:
+        cache = self.children_cache.setdefault((relation.child, relation.field), {})
+        missing = sorted({i for i in parent_ids if i not in cache})
+        table = self.db.table(relation.child)
+        col = table.c[relation.field]
+        for start in range(0, len(missing), CHUNK):
+            chunk = missing[start : start + CHUNK]
+            for i in chunk:
+                cache[i] = []
+            for row in self.conn.execute(sa.select(table).where(col.in_(chunk))).mappings():
+                cache[row[relation.field]].append(dict(row))
+
+    def children(self, relation: Relation, parent_id: int | None) -> list[dict[str, Any]]:
+        if parent_id is None:
+            return []
+        self.fetch_children(relation, [parent_id])
+        return self.children_cache[(relation.child, relation.field)][parent_id]
+
+
+class RefView(Mapping[str, Any]):
+    """A referenced record as expressions see it: `customer.payment_terms_days`."""
+
+    def __init__(self, loader: Loader, appset: AppSet, qualname: str, record_id: int):
+        self.loader, self.appset, self.qualname, self.id = loader, appset, qualname, record_id
+
+    def _row(self) -> dict[str, Any]:
+        return self.loader.get(self.qualname, self.id) or {}
+
+    def __getitem__(self, key: str) -> Any:
+        row = self._row()
+        entity = self.appset.entity(self.qualname)
+        field = entity.fields.get(key)
+        value = row[key]
+        if field is not None and field.ref and value is not None:
+            return RefView(self.loader, self.appset, field.ref, value)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._row())
+
+    def __len__(self) -> int:
+        return len(self._row())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RefView):
+            return (self.qualname, self.id) == (other.qualname, other.id)
+        return isinstance(other, int) and other == self.id
+
+    def __hash__(self) -> int:
+        return hash((self.qualname, self.id))
+
+
+class RelationView(Mapping[str, list[Any]]):
+    """The records that point at one parent, as in `sum(allocation.amount)`."""
+
+    def __init__(self, rows: list[dict[str, Any]]):
+        self.rows = rows
+
+    def __getitem__(self, key: str) -> list[Any]:
+        return [row.get(key) for row in self.rows]
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)

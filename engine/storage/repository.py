@@ -1,0 +1,708 @@
+"""The one write path: every create, update and delete is validated, audited and announced.
+
+Forms, the API, imports, matching and automations all write through here, so the
+rules hold in one place. Writes run in a transaction (the caller's, inside
+`transaction()`, or a new one); `bulk_create` takes many records in one call with
+batched statements and the same validation, audit and events.
+
+Computed fields are stored. They are evaluated on every write of their record,
+and when a record that they aggregate over (`sum(allocation.amount)`) is written,
+the affected parents are refreshed in the same transaction. A refresh changes no
+version number and writes no audit row of its own: it follows from the audited
+write that caused it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from graphlib import TopologicalSorter
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine import clock, money
+from engine.appdef import Entity, Field, Relation
+from engine.appdef.build import computed_dependencies
+from engine.errors import NotFound, StaleVersion, ValidationError
+from engine.expr import ExpressionError
+from engine.storage import query as q
+from engine.storage.events import RecordEvent
+from engine.storage.records import (
+    CHUNK,
+    Loader,
+    RefView,
+    RelationView,
+    currency_of,
+    jsonable,
+    normalise,
+)
+
+if TYPE_CHECKING:
+    from engine.storage.database import Database
+
+SYSTEM = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
+BATCH = 2000
+
+
+class BulkValidationError(ValidationError):
+    """Some records of a bulk write are invalid; nothing was written.
+
+    `rows` maps the 0-based index of each bad record to its field errors.
+    """
+
+    def __init__(self, rows: dict[int, dict[str, str]]):
+        self.rows = rows
+        first = sorted(rows.items())[:5]
+        super().__init__(
+            {
+                f"row {i + 1}": "; ".join(f"{k or 'record'}: {v}" for k, v in errs.items())
+                for i, errs in first
+            }
+        )
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[dict[str, Any]]
+    offset: int
+    limit: int
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class EntityPlan:
+    """What a write of one entity involves, worked out once per entity."""
+
+    computed_order: tuple[Field, ...]
+    parents: tuple[tuple[str, str], ...]  # (parent qualname, child's ref field) to refresh
+
+
+class Repository:
+    def __init__(self, db: Database, user: str | None = None):
+        self.db = db
+        self.user = user
+        self._conn: sa.Connection | None = None
+        self._loader: Loader | None = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def entity(self, entity: Entity | str) -> Entity:
+        return entity if isinstance(entity, Entity) else self.db.appset.entity(entity)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """Group several writes into one transaction (nested calls join the outer one)."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        with self.db.engine.begin() as conn:
+            self._conn, self._loader = conn, Loader(self.db, conn)
+            try:
+                yield conn
+            finally:
+                self._conn, self._loader = None, None
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        if self._conn is not None:
+            yield self._conn
+        else:
+            with self.db.engine.connect() as conn:
+                yield conn
+
+    @property
+    def loader(self) -> Loader:
+        assert self._loader is not None
+        return self._loader
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, entity: Entity | str, record_id: int) -> dict[str, Any] | None:
+        ent = self.entity(entity)
+        table = self.db.table(ent.qualname)
+        with self._reading() as conn:
+            row = conn.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
+        return normalise(ent, row) if row else None
+
+    def require(self, entity: Entity | str, record_id: int) -> dict[str, Any]:
+        row = self.get(entity, record_id)
+        if row is None:
+            raise NotFound(f"{self.entity(entity).label} #{record_id} does not exist")
+        return row
+
+    def _select(
+        self, ent: Entity, filters: Iterable[q.Filter], search: str | None
+    ) -> tuple[sa.Table, list[sa.ColumnElement[bool]]]:
+        table = self.db.table(ent.qualname)
+        clauses = [q.where_clause(table, q.coerce_filter(ent, f)) for f in filters]
+        if search:
+            clause = q.search_clause(ent, table, search)
+            if clause is not None:
+                clauses.append(clause)
+        return table, clauses
+
+    def query(
+        self,
+        entity: Entity | str,
+        filters: Iterable[q.Filter] = (),
+        search: str | None = None,
+        sort: str | Sequence[tuple[str, bool]] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> Page:
+        """One page of records; `has_more` comes from fetching one row too many, not a count."""
+        ent = self.entity(entity)
+        table, clauses = self._select(ent, filters, search)
+        limit = max(1, min(int(limit), 1000))
+        offset = max(0, int(offset))
+        stmt = (
+            sa.select(table)
+            .where(*clauses)
+            .order_by(*q.order_by(table, q.parse_sort(ent, sort)))
+            .limit(limit + 1)
+            .offset(offset)
+        )
+        with self._reading() as conn:
+            rows = [normalise(ent, r) for r in conn.execute(stmt).mappings()]
+        return Page(rows[:limit], offset, limit, len(rows) > limit)
+
+    def count(
+        self,
+        entity: Entity | str,
+        filters: Iterable[q.Filter] = (),
+        search: str | None = None,
+        cap: int | None = None,
+    ) -> int:
+        """How many records match; with `cap`, stop counting past it (returns cap + 1)."""
+        ent = self.entity(entity)
+        table, clauses = self._select(ent, filters, search)
+        inner = sa.select(table.c.id).where(*clauses)
+        if cap is not None:
+            inner = inner.limit(cap + 1)
+        stmt = sa.select(sa.func.count()).select_from(inner.subquery())
+        with self._reading() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def labels(self, entity: Entity | str, ids: Iterable[int | None]) -> dict[int, str]:
+        """Display text of each record id, by the entity's display template (one query)."""
+        ent = self.entity(entity)
+        wanted = sorted({i for i in ids if i is not None})
+        if not wanted:
+            return {}
+        table = self.db.table(ent.qualname)
+        rows: list[dict[str, Any]] = []
+        with self._reading() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                stmt = sa.select(table).where(table.c.id.in_(chunk))
+                rows.extend(normalise(ent, r) for r in conn.execute(stmt).mappings())
+        return self._render_labels(ent, rows, depth=1)
+
+    def display(self, entity: Entity | str, row: Mapping[str, Any]) -> str:
+        ent = self.entity(entity)
+        return self._render_labels(ent, [dict(row)], depth=1).get(row.get("id"), "")  # type: ignore[arg-type]
+
+    def _render_labels(self, ent: Entity, rows: list[dict[str, Any]], depth: int) -> dict[int, str]:
+        import string
+
+        names = {p.split(".")[0] for _, p, _, _ in string.Formatter().parse(ent.display) if p}
+        refs = {
+            n: self.labels(ent.fields[n].ref, (r.get(n) for r in rows)) if depth > 0 else {}
+            for n in names
+            if n in ent.fields and ent.fields[n].ref
+        }
+        out = {}
+        for row in rows:
+            values: dict[str, Any] = {}
+            for n in names:
+                value = row.get(n)
+                if n in refs and value is not None:
+                    values[n] = refs[n].get(value, f"#{value}")
+                elif n in ent.fields:
+                    field = ent.fields[n]
+                    values[n] = field.value_type.format(value, field)
+                else:
+                    values[n] = "" if value is None else value
+            try:
+                text = ent.display.format(**values)
+            except (KeyError, IndexError, ValueError):
+                text = f"#{row.get('id')}"
+            out[row.get("id")] = text.strip() or f"#{row.get('id')}"
+        return out
+
+    def ids_by(self, entity: Entity | str, field: str, values: Iterable[Any]) -> dict[Any, int]:
+        """Map values of a unique field to record ids (a ref given by a customer's name)."""
+        ent = self.entity(entity)
+        table = self.db.table(ent.qualname)
+        wanted = sorted({v for v in values if v is not None}, key=str)
+        found: dict[Any, int] = {}
+        with self._reading() as conn:
+            for start in range(0, len(wanted), CHUNK):
+                chunk = wanted[start : start + CHUNK]
+                stmt = sa.select(table.c[field], table.c.id).where(table.c[field].in_(chunk))
+                found.update({k: i for k, i in conn.execute(stmt)})
+        return found
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def create(self, entity: Entity | str, values: Mapping[str, Any]) -> dict[str, Any]:
+        try:
+            return self.bulk_create(entity, [values], _return_rows=True)[0]
+        except BulkValidationError as exc:
+            raise ValidationError(exc.rows[0]) from None
+
+    def bulk_create(
+        self,
+        entity: Entity | str,
+        records: Sequence[Mapping[str, Any]],
+        _return_rows: bool = False,
+    ) -> list[Any]:
+        """Create many records in one transaction: all of them, or none (BulkValidationError).
+
+        Returns the new ids (or, for `create`, the stored records).
+        """
+        ent = self.entity(entity)
+        table = self.db.table(ent.qualname)
+        now = clock.now()
+        with self.transaction() as conn:
+            self._prefetch_refs(ent, records)
+            rows: list[dict[str, Any]] = []
+            errors: dict[int, dict[str, str]] = {}
+            for i, values in enumerate(records):
+                row, errs = self._prepare(ent, values, None)
+                if errs:
+                    errors[i] = errs
+                rows.append(row)
+            self._check_unique(ent, rows, errors, existing_ids=None)
+            if errors:
+                raise BulkValidationError(errors)
+            for row in rows:
+                row.update(
+                    version=1,
+                    created_at=now,
+                    updated_at=now,
+                    created_by=self.user,
+                    updated_by=self.user,
+                )
+            ids: list[int] = []
+            columns = [c.name for c in table.columns if c.name != "id"]
+            for start in range(0, len(rows), BATCH):
+                batch = [{c: r.get(c) for c in columns} for r in rows[start : start + BATCH]]
+                result = conn.execute(
+                    table.insert().returning(table.c.id, sort_by_parameter_order=True), batch
+                )
+                ids.extend(result.scalars().all())
+            stored = []
+            for row, new_id in zip(rows, ids, strict=True):
+                row["id"] = new_id
+                stored.append(normalise(ent, {c.name: row.get(c.name) for c in table.columns}))
+            self._audit(conn, ent, "create", [(r["id"], None, r) for r in stored])
+            self._emit(conn, ent, "created", [(r["id"], None, r) for r in stored])
+            self._refresh_parents(ent, stored)
+        return stored if _return_rows else ids
+
+    def update(
+        self,
+        entity: Entity | str,
+        record_id: int,
+        values: Mapping[str, Any],
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        """Change some fields; `version` (when given) must be the one the caller read."""
+        ent = self.entity(entity)
+        table = self.db.table(ent.qualname)
+        with self.transaction() as conn:
+            current = self._current(ent, record_id, version)
+            self.loader.fetch(ent.qualname, [record_id])
+            self._prefetch_refs(ent, [values])
+            row, errors = self._prepare(ent, values, current)
+            if errors:
+                raise ValidationError(errors)
+            self._check_unique(ent, [row], {}, existing_ids=[record_id], raise_single=True)
+            changes = {k: v for k, v in row.items() if k in ent.fields and current.get(k) != v}
+            now = clock.now()
+            changes.update(version=current["version"] + 1, updated_at=now, updated_by=self.user)
+            result = conn.execute(
+                table.update()
+                .where(table.c.id == record_id, table.c.version == current["version"])
+                .values(**changes)
+            )
+            if result.rowcount != 1:
+                raise StaleVersion(
+                    ent.qualname, record_id, current["version"], current["version"] + 1
+                )
+            after = normalise(ent, {**current, **changes})
+            self.loader.forget(ent.qualname, [record_id])
+            self._audit(conn, ent, "update", [(record_id, current, after)])
+            self._emit(conn, ent, "updated", [(record_id, current, after)])
+            self._refresh_parents(ent, [after], before=[current])
+        return after
+
+    def delete(self, entity: Entity | str, record_id: int, version: int | None = None) -> None:
+        ent = self.entity(entity)
+        with self.transaction():
+            current = self._current(ent, record_id, version)
+            self._delete_rows(ent, [current])
+
+    def _current(self, ent: Entity, record_id: int, version: int | None) -> dict[str, Any]:
+        table = self.db.table(ent.qualname)
+        stmt = sa.select(table).where(table.c.id == record_id)
+        if self.db.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = self._conn.execute(stmt).mappings().first()  # type: ignore[union-attr]
+        if row is None:
+            raise NotFound(f"{ent.label} #{record_id} does not exist")
+        if version is not None and int(version) != row["version"]:
+            raise StaleVersion(ent.qualname, record_id, int(version), row["version"])
+        return normalise(ent, row)
+
+    def _delete_rows(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
+        conn = self._conn
+        assert conn is not None
+        ids = [r["id"] for r in rows]
+        for relation in ent.relations:
+            child = self.db.appset.entity(relation.child)
+            ctable = self.db.table(child.qualname)
+            col = ctable.c[relation.field]
+            if child.fields[relation.field].on_delete == "cascade":
+                children = [
+                    normalise(child, r)
+                    for r in conn.execute(sa.select(ctable).where(col.in_(ids))).mappings()
+                ]
+                if children:
+                    self._delete_rows(child, children)
+                continue
+            count = conn.execute(
+                sa.select(sa.func.count()).select_from(ctable).where(col.in_(ids))
+            ).scalar_one()
+            if count:
+                what = (
+                    f"{child.label.lower()} refers"
+                    if count == 1
+                    else f"{child.plural.lower()} refer"
+                )
+                raise ValidationError(
+                    {"": f"cannot delete: {count} {what} to it; delete or move them first"}
+                )
+        table = self.db.table(ent.qualname)
+        for start in range(0, len(ids), CHUNK):
+            conn.execute(table.delete().where(table.c.id.in_(ids[start : start + CHUNK])))
+        self.loader.forget(ent.qualname, ids)
+        self._audit(conn, ent, "delete", [(r["id"], r, None) for r in rows])
+        self._emit(conn, ent, "deleted", [(r["id"], r, None) for r in rows])
+        self._refresh_parents(ent, [], before=rows)
+
+    # -- validation -------------------------------------------------------------------------
+
+    def _prepare(
+        self, ent: Entity, values: Mapping[str, Any], current: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Typed, defaulted, computed and checked values of one record, and its errors."""
+        errors: dict[str, str] = {}
+        row: dict[str, Any] = {k: v for k, v in (current or {}).items() if k in ent.fields}
+        for key, raw in values.items():
+            field = ent.fields.get(key)
+            if field is None:
+                if key in SYSTEM:
+                    continue
+                errors[key] = f"{ent.name} has no field '{key}'"
+                continue
+            if field.computed or (field.readonly and current is not None):
+                continue  # derived or fixed: what a client sends back is ignored
+            try:
+                row[key] = field.type.coerce(raw, field)
+            except ValueError as exc:
+                errors[key] = str(exc)
+        if current is None:
+            self._apply_defaults(ent, values, row, errors)
+        for field in ent.fields.values():
+            if field.computed or field.name in errors:
+                continue
+            value = row.get(field.name)
+            if value is None:
+                if field.required:
+                    errors[field.name] = "is required"
+                continue
+            problem = field.type.validate(value, field)
+            if problem is None and field.type.name == "money":
+                currency = currency_of(ent, field.name, row)
+                if not money.fits_currency(value, currency):
+                    places = money.places(currency)
+                    problem = f"has more than {places} decimal places for {currency or 'money'}"
+            if problem is None and field.ref and not self.loader.get(field.ref, value):
+                problem = f"there is no {self.entity(field.ref).label.lower()} #{value}"
+            if problem:
+                errors[field.name] = problem
+        if errors:
+            return row, errors
+        self._compute(ent, row, current["id"] if current else None, errors)
+        if not errors:
+            context = self._context(ent, row, current["id"] if current else None)
+            for check in ent.checks:
+                try:
+                    failed = check.when.evaluate(context)
+                except ExpressionError as exc:
+                    if "NoneType" in str(exc) or "None" in str(exc):
+                        continue  # a check over a blank value does not apply
+                    errors[check.field or ""] = f"check failed to run: {exc}"
+                    continue
+                if failed:
+                    errors[check.field or ""] = check.message
+        return row, errors
+
+    def _apply_defaults(
+        self, ent: Entity, given: Mapping[str, Any], row: dict[str, Any], errors: dict[str, str]
+    ) -> None:
+        for field in ent.fields.values():
+            if field.computed or row.get(field.name) is not None or field.name in errors:
+                continue
+            if field.default is not None:
+                row[field.name] = field.default
+        for field in ent.fields.values():
+            if field.default_expr is None or row.get(field.name) is not None:
+                continue
+            if field.name in errors:
+                continue
+            try:
+                value = field.default_expr.evaluate(self._context(ent, row, None))
+                row[field.name] = field.type.coerce(_plain(value), field)
+            except ExpressionError as exc:
+                if any(row.get(n) is None for n in field.default_expr.names if n in ent.fields):
+                    continue  # inputs missing: the required checks will say which
+                errors[field.name] = f"could not work out the default: {exc}"
+            except ValueError as exc:
+                errors[field.name] = f"default {exc}"
+
+    def _compute(
+        self, ent: Entity, row: dict[str, Any], record_id: int | None, errors: dict[str, str]
+    ) -> None:
+        for field in self._plan(ent).computed_order:
+            try:
+                value = field.expr.evaluate(self._context(ent, row, record_id))  # type: ignore[union-attr]
+                row[field.name] = self._computed_value(ent, field, value, row)
+            except (ExpressionError, ValueError) as exc:
+                errors[field.name] = f"could not be computed: {exc}"
+
+    @staticmethod
+    def _computed_value(ent: Entity, field: Field, value: Any, row: Mapping[str, Any]) -> Any:
+        value = _plain(value)
+        result = field.value_type
+        if isinstance(value, Decimal | int) and result.name == "money":
+            return money.round_money(Decimal(value), currency_of(ent, field.name, row))
+        if isinstance(value, Decimal | int) and result.name == "decimal":
+            return Decimal(value).quantize(Decimal("0.000001"))
+        if value is not None and result.name in ("string", "choice", "text"):
+            return str(value)
+        return result.coerce(value, field)
+
+    def _context(
+        self, ent: Entity, row: Mapping[str, Any], record_id: int | None
+    ) -> dict[str, Any]:
+        names: dict[str, Any] = {"id": record_id}
+        for field in ent.fields.values():
+            value = row.get(field.name)
+            if field.ref and value is not None:
+                value = RefView(self.loader, self.db.appset, field.ref, value)
+            names[field.name] = value
+        for relation in ent.relations:
+            names[relation.name] = RelationView(self.loader.children(relation, record_id))
+        return names
+
+    def _prefetch_refs(self, ent: Entity, records: Sequence[Mapping[str, Any]]) -> None:
+        for field in ent.fields.values():
+            if field.ref:
+                ids = []
+                for r in records:
+                    try:
+                        ids.append(field.type.coerce(r.get(field.name), field))
+                    except ValueError:
+                        continue
+                self.loader.fetch(field.ref, ids)
+
+    def _check_unique(
+        self,
+        ent: Entity,
+        rows: list[dict[str, Any]],
+        errors: dict[int, dict[str, str]],
+        existing_ids: list[int] | None,
+        raise_single: bool = False,
+    ) -> None:
+        table = self.db.table(ent.qualname)
+        for field in ent.fields.values():
+            if not field.unique:
+                continue
+            seen: dict[Any, int] = {}
+            for i, row in enumerate(rows):
+                value = row.get(field.name)
+                if value is None:
+                    continue
+                if value in seen:
+                    errors.setdefault(i, {})[field.name] = (
+                        f"{value!s} is used twice (also in row {seen[value] + 1})"
+                    )
+                seen.setdefault(value, i)
+            values = list(seen)
+            for start in range(0, len(values), CHUNK):
+                chunk = values[start : start + CHUNK]
+                stmt = sa.select(table.c[field.name], table.c.id).where(
+                    table.c[field.name].in_(chunk)
+                )
+                if existing_ids:
+                    stmt = stmt.where(table.c.id.not_in(existing_ids))
+                for value, other in self._conn.execute(stmt):  # type: ignore[union-attr]
+                    errors.setdefault(seen[value], {})[field.name] = (
+                        f"{value!s} is already used by {ent.label.lower()} #{other}"
+                    )
+        if raise_single and errors:
+            raise ValidationError(errors[0])
+
+    # -- derived values of parents ------------------------------------------------------------
+
+    def _plan(self, ent: Entity) -> EntityPlan:
+        plans: dict[str, EntityPlan] = self.db.__dict__.setdefault("_entity_plans", {})
+        if ent.qualname not in plans:
+            plans.update(_plans(self.db))
+        return plans[ent.qualname]
+
+    def _refresh_parents(
+        self,
+        ent: Entity,
+        after: list[dict[str, Any]],
+        before: list[dict[str, Any]] | None = None,
+    ) -> None:
+        for parent_name, ref_field in self._plan(ent).parents:
+            ids = {r.get(ref_field) for r in [*after, *(before or [])]}
+            ids.discard(None)
+            if ids:
+                self._refresh(self.entity(parent_name), sorted(ids))
+
+    def _refresh(self, ent: Entity, ids: list[int]) -> None:
+        """Recompute the stored computed fields of these records; write the ones that changed."""
+        conn = self._conn
+        assert conn is not None
+        table = self.db.table(ent.qualname)
+        self.loader.forget(ent.qualname, ids)
+        for relation in ent.relations:
+            self.loader.children_cache.pop((relation.child, relation.field), None)
+            self.loader.fetch_children(relation, ids)
+        self.loader.fetch(ent.qualname, ids)
+        changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+        for record_id in ids:
+            current = self.loader.get(ent.qualname, record_id)
+            if current is None:
+                continue
+            row = dict(current)
+            errors: dict[str, str] = {}
+            self._compute(ent, row, record_id, errors)
+            if errors:
+                raise ValidationError(
+                    {f"{ent.name} #{record_id}.{k}": v for k, v in errors.items()}
+                )
+            if any(row[f.name] != current.get(f.name) for f in ent.computed_fields):
+                changed.append((current, row))
+        if not changed:
+            return
+        names = [f.name for f in ent.computed_fields]
+        stmt = (
+            table.update()
+            .where(table.c.id == sa.bindparam("_id"))
+            .values({n: sa.bindparam(f"_{n}") for n in names})
+        )
+        params = [{"_id": r["id"], **{f"_{n}": r[n] for n in names}} for _, r in changed]
+        for start in range(0, len(params), BATCH):
+            conn.execute(stmt, params[start : start + BATCH])
+        self.loader.forget(ent.qualname, [r["id"] for _, r in changed])
+        self._emit(conn, ent, "updated", [(r["id"], b, r) for b, r in changed])
+        self._refresh_parents(ent, [r for _, r in changed])
+
+    # -- audit and events -----------------------------------------------------------------------
+
+    def _audit(
+        self,
+        conn: sa.Connection,
+        ent: Entity,
+        action: str,
+        items: list[tuple[int, dict[str, Any] | None, dict[str, Any] | None]],
+    ) -> None:
+        audit = self.db.system("audit")
+        at = clock.now()
+        rows = [
+            {
+                "at": at,
+                "user": self.user,
+                "entity": ent.qualname,
+                "record_id": record_id,
+                "action": action,
+                "before": jsonable(before),
+                "after": jsonable(after),
+            }
+            for record_id, before, after in items
+        ]
+        for start in range(0, len(rows), BATCH):
+            conn.execute(audit.insert(), rows[start : start + BATCH])
+
+    def _emit(
+        self,
+        conn: sa.Connection,
+        ent: Entity,
+        kind: str,
+        items: list[tuple[int, dict[str, Any] | None, dict[str, Any] | None]],
+    ) -> None:
+        if not self.db.listeners:
+            return
+        for record_id, before, after in items:
+            event = RecordEvent(kind, ent.qualname, record_id, before, after, self.user)
+            for listener in self.db.listeners:
+                listener(event, conn)
+
+    def history(
+        self, entity: Entity | str, record_id: int, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """The audit trail of one record, newest first."""
+        ent = self.entity(entity)
+        audit = self.db.system("audit")
+        stmt = (
+            sa.select(audit)
+            .where(audit.c.entity == ent.qualname, audit.c.record_id == record_id)
+            .order_by(audit.c.id.desc())
+            .limit(limit)
+        )
+        with self._reading() as conn:
+            return [dict(r) for r in conn.execute(stmt).mappings()]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, RefView):
+        return value.id
+    return value
+
+
+def _plans(db: Database) -> dict[str, EntityPlan]:
+    appset = db.appset
+    graph = computed_dependencies(appset)
+    plans: dict[str, EntityPlan] = {}
+    parents: dict[str, set[tuple[str, str]]] = {}
+    for ent in appset.entities():
+        for relation in ent.relations:
+            if any(
+                chain[0] == relation.name
+                for f in ent.computed_fields
+                for chain in (f.expr.paths if f.expr else ())
+            ):
+                parents.setdefault(relation.child, set()).add((ent.qualname, relation.field))
+    for ent in appset.entities():
+        local = {
+            f.name: {
+                dep for owner, dep in graph.get((ent.qualname, f.name), ()) if owner == ent.qualname
+            }
+            for f in ent.computed_fields
+        }
+        order = tuple(ent.fields[name] for name in TopologicalSorter(local).static_order())
+        plans[ent.qualname] = EntityPlan(order, tuple(sorted(parents.get(ent.qualname, ()))))
+    return plans
+
+
+__all__ = ["BulkValidationError", "Page", "Relation", "Repository"]
