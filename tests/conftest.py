@@ -1,0 +1,99 @@
+"""Shared fixtures: the apps, a fresh database per test on SQLite and (when configured)
+PostgreSQL, a repository, a Flask app and client, and a log-in helper."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from engine.appdef import AppSet, load_apps
+from engine.storage import Database, Repository
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ROOT / "apps"
+PG_URL = os.environ.get("FORMWORK_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
+
+
+@pytest.fixture(scope="session")
+def appset() -> AppSet:
+    return load_apps([APPS])
+
+
+def reset_postgres(url: str) -> None:
+    """An empty public schema, so each test starts from nothing."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+        conn.execute(sa.text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL of an empty database: a SQLite file, or the PostgreSQL test database, emptied."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'test.db'}"
+    assert PG_URL is not None
+    reset_postgres(PG_URL)
+    return PG_URL
+
+
+def make_db(appset: AppSet, url: str) -> Database:
+    db = Database(appset, url)
+    db.migrate()
+    return db
+
+
+@pytest.fixture
+def db(appset: AppSet, database_url: str) -> Iterator[Database]:
+    database = make_db(appset, database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def repo(db: Database) -> Repository:
+    return db.repository("tester")
+
+
+@pytest.fixture
+def app(database_url: str):
+    from engine.auth import add_user
+    from web import create_app
+
+    flask_app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "APPS_PATH": str(APPS),
+            "SECRET_KEY": "test",
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    db = flask_app.extensions["formwork"].db
+    for role in ("admin", "editor", "clerk", "collector", "viewer"):
+        add_user(db, role, f"{role}-pass", role)
+    yield flask_app
+    db.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def login(client):
+    """login("clerk") logs the test client in as the user of that role."""
+
+    def do(role: str = "admin"):
+        response = client.post("/login", data={"username": role, "password": f"{role}-pass"})
+        assert response.status_code == 302, response.data
+        return client
+
+    return do
