@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import operator
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -31,7 +32,15 @@ REGEX_TIMEOUT_SECONDS = 0.1
 
 
 class ExpressionError(Exception):
-    """An expression that does not compile, or that failed while running."""
+    """An expression that does not compile, or that failed while running.
+
+    `blank` is true when it failed because a value it read was blank (None), which
+    callers may treat as "does not apply" rather than as an error.
+    """
+
+    def __init__(self, message: str, blank: bool = False):
+        super().__init__(message)
+        self.blank = blank
 
 
 # --- the function library -------------------------------------------------------------------
@@ -45,7 +54,7 @@ def _num(value: Any) -> Any:
 
 def _days(n: Any) -> dt.timedelta:
     if n is None:
-        raise ExpressionError("days() needs a number, got nothing")
+        raise ExpressionError("days() needs a number, got nothing", blank=True)
     return dt.timedelta(days=int(n))
 
 
@@ -180,8 +189,9 @@ class Expression:
     def time_dependent(self) -> bool:
         return any(FUNCTIONS[c].time_dependent for c in self.calls)
 
-    def evaluate(self, names: Mapping[str, Any]) -> Any:
-        evaluator = _Evaluator(names)
+    def evaluate(self, names: dict[str, Any]) -> Any:
+        evaluator = _evaluator()
+        evaluator.names = names
         try:
             return evaluator.eval(self.source, previously_parsed=self.tree.body)
         except ExpressionError:
@@ -191,7 +201,7 @@ class Expression:
         except (simpleeval.InvalidExpression, ArithmeticError, InvalidOperation) as exc:
             raise ExpressionError(_describe(exc)) from exc
         except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc)) from exc
+            raise ExpressionError(_describe(exc), blank="NoneType" in str(exc)) from exc
 
 
 def _describe(exc: BaseException) -> str:
@@ -251,6 +261,9 @@ def compile_expression(source: Any) -> Expression:
             if chain is None:
                 raise ExpressionError(f"{ast.unparse(node)}: only field.field paths are allowed")
     _collect(tree.body, names, paths, set(calls))
+    for node in nodes:  # number literals are exact: 0.1 means Decimal("0.1")
+        if isinstance(node, ast.Constant) and isinstance(node.value, float):
+            node.value = Decimal(repr(node.value))
     return Expression(text, tree, frozenset(names), frozenset(paths), frozenset(calls))
 
 
@@ -322,24 +335,47 @@ _OPERATORS.update({ast.Pow: _safe_power, ast.Div: _div})
 _CALLABLES = {name: f.call for name, f in FUNCTIONS.items()}
 
 
+_CONSTANTS = {"True": True, "False": False, "None": None}
+_local = threading.local()
+
+
+def _evaluator() -> _Evaluator:
+    """One evaluator per thread, reused: building one costs more than most evaluations."""
+    evaluator = getattr(_local, "evaluator", None)
+    if evaluator is None:
+        evaluator = _local.evaluator = _Evaluator()
+    return evaluator
+
+
 class _Evaluator(simpleeval.SimpleEval):
-    def __init__(self, names: Mapping[str, Any]):
-        super().__init__(operators=_OPERATORS, functions=_CALLABLES, names=dict(names))
+    def __init__(self) -> None:
+        super().__init__(operators=_OPERATORS, functions=_CALLABLES, names={})
         self.nodes[ast.List] = self._eval_sequence
         self.nodes[ast.Tuple] = self._eval_sequence
+
+    # The tree was checked against a whitelist at compile time (calls only to FUNCTIONS,
+    # no attribute starting with '_', no subscripts, lambdas or comprehensions) and names
+    # are bound to record data only, so the per-node re-checks of simpleeval's generic
+    # `_eval` and `_eval_call` are skipped: they cost more than the evaluation itself.
+    def _eval(self, node: ast.AST) -> Any:
+        return self.nodes[type(node)](node)
+
+    def _eval_call(self, node: ast.Call) -> Any:
+        return self.functions[node.func.id](*[self._eval(a) for a in node.args])  # type: ignore[attr-defined]
+
+    def _eval_name(self, node: ast.Name) -> Any:
+        try:
+            return self.names[node.id]
+        except KeyError:
+            if node.id in _CONSTANTS:
+                return _CONSTANTS[node.id]
+            raise simpleeval.NameNotDefined(node.id, self.expr) from None
 
     def _eval_sequence(self, node: ast.List | ast.Tuple) -> list[Any]:
         return [self._eval(item) for item in node.elts]
 
     def _eval_constant(self, node: ast.Constant) -> Any:
-        if isinstance(node.value, float):
-            return Decimal(repr(node.value))
-        return super()._eval_constant(node)
-
-    def _eval_name(self, node: ast.Name) -> Any:
-        if node.id in ("True", "False", "None"):
-            return {"True": True, "False": False, "None": None}[node.id]
-        return super()._eval_name(node)
+        return node.value  # floats were made Decimal at compile time
 
     def _eval_attribute(self, node: ast.Attribute) -> Any:
         value = self._eval(node.value)

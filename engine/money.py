@@ -25,6 +25,7 @@ def places(currency: str | None) -> int:
     return get_currency_precision(currency)
 
 
+@cache
 def quantum(currency: str | None) -> Decimal:
     return Decimal(1).scaleb(-places(currency))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -62,7 +63,7 @@ class Field:
     def editable(self) -> bool:
         return not (self.computed or self.readonly)
 
-    @property
+    @cached_property
     def value_type(self) -> FieldType:
         """The type of the stored value (a computed field's result type)."""
         from engine.fieldtypes import FIELD_TYPES

@@ -79,7 +79,16 @@ def _construct(loader: _PositionLoader, node: yaml.Node, path: Path, index: dict
 
 def load_source(file: str, text: str) -> Source | DefinitionError:
     """Parse `text`; a syntax error comes back as a located DefinitionError."""
-    loader = _PositionLoader(text)
+    try:
+        loader = _PositionLoader(text)
+    except yaml.reader.ReaderError as exc:  # a control character, found before parsing starts
+        before = text[: exc.position]
+        line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+        return DefinitionError(
+            Location(file, line, column),
+            "",
+            f"YAML syntax error: the character U+{exc.character:04X} is not allowed in YAML",
+        )
     try:
         node = loader.get_single_node()
         index: dict[Path, tuple[int, int]] = {}

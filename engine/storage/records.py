@@ -71,8 +71,11 @@ class Loader:
                 cache.setdefault(i, None)
 
     def get(self, qualname: str, record_id: int) -> dict[str, Any] | None:
-        self.fetch(qualname, [record_id])
-        return self.cache[qualname][record_id]
+        cache = self.cache.get(qualname)
+        if cache is None or record_id not in cache:
+            self.fetch(qualname, [record_id])
+            cache = self.cache[qualname]
+        return cache[record_id]
 
     def forget(self, qualname: str, ids: Iterable[int]) -> None:
         cache = self.cache.get(qualname, {})

@@ -438,15 +438,15 @@ class Repository:
                 errors[field.name] = problem
         if errors:
             return row, errors
-        self._compute(ent, row, current["id"] if current else None, errors)
+        context = self._context(ent, row, current["id"] if current else None)
+        self._compute(ent, row, context, errors)
         if not errors:
-            context = self._context(ent, row, current["id"] if current else None)
             for check in ent.checks:
                 try:
                     failed = check.when.evaluate(context)
                 except ExpressionError as exc:
-                    if "NoneType" in str(exc) or "None" in str(exc):
-                        continue  # a check over a blank value does not apply
+                    if exc.blank:
+                        continue  # a check comparing a blank value does not apply
                     errors[check.field or ""] = f"check failed to run: {exc}"
                     continue
                 if failed:
@@ -461,30 +461,39 @@ class Repository:
                 continue
             if field.default is not None:
                 row[field.name] = field.default
+        context: dict[str, Any] | None = None
         for field in ent.fields.values():
             if field.default_expr is None or row.get(field.name) is not None:
                 continue
             if field.name in errors:
                 continue
+            context = context or self._context(ent, row, None)
             try:
-                value = field.default_expr.evaluate(self._context(ent, row, None))
-                row[field.name] = field.type.coerce(_plain(value), field)
+                value = field.default_expr.evaluate(context)
+                self._bind(row, context, field, field.type.coerce(_plain(value), field))
             except ExpressionError as exc:
-                if any(row.get(n) is None for n in field.default_expr.names if n in ent.fields):
+                if exc.blank:
                     continue  # inputs missing: the required checks will say which
                 errors[field.name] = f"could not work out the default: {exc}"
             except ValueError as exc:
                 errors[field.name] = f"default {exc}"
 
     def _compute(
-        self, ent: Entity, row: dict[str, Any], record_id: int | None, errors: dict[str, str]
+        self, ent: Entity, row: dict[str, Any], context: dict[str, Any], errors: dict[str, str]
     ) -> None:
         for field in self._plan(ent).computed_order:
             try:
-                value = field.expr.evaluate(self._context(ent, row, record_id))  # type: ignore[union-attr]
-                row[field.name] = self._computed_value(ent, field, value, row)
+                value = field.expr.evaluate(context)  # type: ignore[union-attr]
+                self._bind(row, context, field, self._computed_value(ent, field, value, row))
             except (ExpressionError, ValueError) as exc:
                 errors[field.name] = f"could not be computed: {exc}"
+
+    def _bind(self, row: dict[str, Any], context: dict[str, Any], field: Field, value: Any) -> None:
+        """Set a value in the record and in the expression context built from it."""
+        row[field.name] = value
+        if field.ref and value is not None:
+            value = RefView(self.loader, self.db.appset, field.ref, value)
+        context[field.name] = value
 
     @staticmethod
     def _computed_value(ent: Entity, field: Field, value: Any, row: Mapping[str, Any]) -> Any:
@@ -508,7 +517,8 @@ class Repository:
                 value = RefView(self.loader, self.db.appset, field.ref, value)
             names[field.name] = value
         for relation in ent.relations:
-            names[relation.name] = RelationView(self.loader.children(relation, record_id))
+            rows = self.loader.children(relation, record_id) if record_id is not None else []
+            names[relation.name] = RelationView(rows)
         return names
 
     def _prefetch_refs(self, ent: Entity, records: Sequence[Mapping[str, Any]]) -> None:
@@ -596,7 +606,7 @@ class Repository:
                 continue
             row = dict(current)
             errors: dict[str, str] = {}
-            self._compute(ent, row, record_id, errors)
+            self._compute(ent, row, self._context(ent, row, record_id), errors)
             if errors:
                 raise ValidationError(
                     {f"{ent.name} #{record_id}.{k}": v for k, v in errors.items()}
