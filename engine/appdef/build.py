@@ -99,7 +99,9 @@ class Builder:
                     {k: source.data[k] for k in LATER_SECTIONS if k in source.data}
                 ),
             )
-        appset = AppSet(frozen_map(apps))
+        # Apps that others use come first: menus and docs read in the order of the process.
+        ordered = sorted(apps, key=lambda a: (_depth_of(a, by_app), a))
+        appset = AppSet(frozen_map({name: apps[name] for name in ordered}))
         appset = self.with_relations(appset)
         for entity in appset.entities():
             self.check_expressions(appset, entity)
@@ -517,6 +519,11 @@ def _owner(appset: AppSet, entity: Entity, chain: tuple[str, ...]) -> tuple[Enti
             continue
         return None, ""
     return current, chain[-1]
+
+
+def _depth_of(app: str, by_app: dict[str, Source], seen: frozenset[str] = frozenset()) -> int:
+    uses = [u for u in by_app[app].data.get("uses", ()) if u in by_app and u not in seen]
+    return 1 + max((_depth_of(u, by_app, seen | {app}) for u in uses), default=-1)
 
 
 def _plural(label: str) -> str:
