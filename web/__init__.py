@@ -43,7 +43,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.config.update(config or {})
-    appset = load_apps([app.config["APPS_PATH"]])
+    if not (config or {}).get("SECRET_KEY") and not os.environ.get("FORMWORK_SECRET_KEY"):
+        app.logger.warning(
+            "FORMWORK_SECRET_KEY is not set: sessions end when this process stops and are not "
+            "shared between workers; set it in production"
+        )
+    paths = app.config["APPS_PATH"]
+    if isinstance(paths, str):
+        paths = paths.split(os.pathsep)
+    appset = load_apps(paths if isinstance(paths, list | tuple) else [paths])
     db = Database(appset, app.config["DATABASE_URL"])
     db.migrate()  # additive changes only; destructive ones stop the start with a message
     app.extensions["formwork"] = Formwork(appset, db, app.config["LOCALE"])

@@ -151,20 +151,41 @@ def apply(db: Database, migration: MigrationPlan, allow_destructive: bool = Fals
         raise DestructiveMigration(
             "Refusing destructive changes (run with --allow-destructive to apply them):\n" + listed
         )
-    with db.engine.begin() as conn:
-        operations = Operations(MigrationContext.configure(conn))
-        for step in migration.steps:
-            op = step.op
-            if db.dialect == "sqlite" and isinstance(op, ops.DropColumnOp | ops.AlterColumnOp):
-                with operations.batch_alter_table(op.table_name) as batch:
-                    batch.invoke(op)
-            elif isinstance(op, ops.CreateTableOp):
-                # Create from our own Table so indexes and foreign keys come along exactly.
-                db.metadata.tables[op.table_name].create(conn)
-            elif isinstance(op, ops.CreateIndexOp) and _created_with_table(migration, op):
-                continue
-            else:
-                operations.invoke(op)
+    rebuild = db.dialect == "sqlite" and any(
+        isinstance(s.op, ops.DropColumnOp | ops.AlterColumnOp) for s in migration.steps
+    )
+    with db.engine.connect() as conn:
+        if rebuild:
+            # SQLite drops a column by rebuilding the table, and dropping the old table fails
+            # while foreign keys are enforced and other rows point at it. The pragma only
+            # changes outside a transaction; the keys are checked before the commit instead.
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            conn.commit()
+        try:
+            with conn.begin():
+                _apply_steps(db, conn, migration)
+                if rebuild and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                    raise DestructiveMigration("the change would break references between records")
+        finally:
+            if rebuild:
+                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                conn.commit()
+
+
+def _apply_steps(db: Database, conn: sa.Connection, migration: MigrationPlan) -> None:
+    operations = Operations(MigrationContext.configure(conn))
+    for step in migration.steps:
+        op = step.op
+        if db.dialect == "sqlite" and isinstance(op, ops.DropColumnOp | ops.AlterColumnOp):
+            with operations.batch_alter_table(op.table_name) as batch:
+                batch.invoke(op)
+        elif isinstance(op, ops.CreateTableOp):
+            # Create from our own Table so indexes and foreign keys come along exactly.
+            db.metadata.tables[op.table_name].create(conn)
+        elif isinstance(op, ops.CreateIndexOp) and _created_with_table(migration, op):
+            continue
+        else:
+            operations.invoke(op)
 
 
 def _created_with_table(migration: MigrationPlan, op: Any) -> bool:

@@ -1,0 +1,496 @@
+"""The `formwork` command: check and migrate app definitions, serve, demo, users, records.
+
+A thin layer over the engine: options in, engine calls, results and errors out. Every
+error a user can cause ends as a clear message and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import sqlalchemy as sa
+from click.core import ParameterSource
+
+from engine.appdef import ROLES, AppSet, check_apps, load_apps
+from engine.errors import DefinitionErrors, FormworkError
+from engine.recordio import ImportFailed
+from engine.storage import Database, database_url
+
+BUNDLED_APPS = Path(__file__).resolve().parent.parent / "apps"
+DEMO_DATABASE = "sqlite:///formwork-demo.db"
+CLI_USER = "cli"
+
+
+# -- settings and errors --------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    apps: tuple[Path, ...]
+    database: str | None
+
+    @property
+    def app_paths(self) -> list[Path]:
+        """--apps as given, else ./apps, else the apps shipped beside the engine."""
+        if self.apps:
+            return list(self.apps)
+        return [Path("apps")] if Path("apps").is_dir() else [BUNDLED_APPS]
+
+    @property
+    def url(self) -> str:
+        return database_url(self.database)
+
+
+def safe_url(url: str) -> str:
+    """The URL fit to print: the password replaced by ***."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(a URL that does not parse)"
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()
+    return text[0].strip() if text else type(orig).__name__
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+class FormworkGroup(click.Group):
+    """Turns the errors people can cause into messages and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DefinitionErrors as exc:
+            for error in exc.errors:
+                click.echo(str(error), err=True)
+            _fail(f"{_plural(len(exc.errors), 'error')} in the app definitions")
+        except ImportFailed as exc:
+            for line in exc.lines():
+                click.echo(line, err=True)
+            _fail(f"nothing imported: {_plural(len(exc.errors), 'problem')} in the file")
+        except FormworkError as exc:
+            _fail(str(exc))
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            _fail(f"cannot use the database {safe_url(_url(ctx))}: {_first_line(exc)}")
+        except sa.exc.SQLAlchemyError as exc:
+            _fail(f"database error on {safe_url(_url(ctx))}: {_first_line(exc)}")
+        except BrokenPipeError:
+            raise  # the reader went away (`| head`): main() ends quietly
+        except OSError as exc:
+            where = f"{exc.filename}: " if exc.filename else ""
+            _fail(f"{where}{exc.strerror or exc}")
+
+
+def _url(ctx: click.Context) -> str:
+    found = ctx.meta.get("formwork.url")
+    if found:
+        return found
+    settings = ctx.find_object(Settings)
+    return settings.url if settings else database_url()
+
+
+def _plural(n: int, word: str) -> str:
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word[:-1]}ies" if word.endswith("y") else f"{n} {word}s"
+
+
+def _settings() -> Settings:
+    return click.get_current_context().ensure_object(Settings)
+
+
+def _check_url(url: str) -> None:
+    """Fail with a message on a URL SQLAlchemy cannot read or whose driver is not installed."""
+    click.get_current_context().meta["formwork.url"] = url
+    try:
+        sa.create_engine(url).dispose()
+    except sa.exc.ArgumentError as exc:
+        _fail(f"cannot use the database URL {safe_url(url)}: {_first_line(exc)}")
+    except ModuleNotFoundError as exc:
+        hint = " (pip install 'formwork[postgres]')" if "psycopg" in str(exc.name) else ""
+        _fail(f"cannot use the database {safe_url(url)}: {exc}{hint}")
+
+
+def _open(url: str, appset: AppSet) -> Database:
+    _check_url(url)
+    return Database(appset, url)
+
+
+@contextlib.contextmanager
+def _database(ready: bool = True) -> Iterator[Database]:
+    """The database of --database with the apps of --apps; `ready` insists it is migrated."""
+    settings = _settings()
+    appset = load_apps(settings.app_paths)
+    db = _open(settings.url, appset)
+    try:
+        if ready:
+            pending = db.plan_migration()
+            if not pending.empty:
+                _fail(
+                    f"the database {safe_url(db.url)} does not match the app definitions "
+                    f"({_plural(len(pending.steps), 'change')} pending); "
+                    "run `formwork migrate` first"
+                )
+        yield db
+    finally:
+        db.dispose()
+
+
+# -- the group ------------------------------------------------------------------------------------
+
+
+@click.group(
+    cls=FormworkGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--apps",
+    "apps",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    envvar="FORMWORK_APPS",
+    show_envvar=True,
+    metavar="PATH",
+    help="App definitions: a folder of *.yaml files or one file; repeat for more. "
+    "[default: ./apps, else the apps shipped with Formwork]",
+)
+@click.option(
+    "--database",
+    metavar="URL",
+    envvar="FORMWORK_DATABASE_URL",
+    show_envvar=True,
+    help="SQLAlchemy database URL, e.g. postgresql://user@host/db. "
+    "[default: sqlite:///formwork.db]",
+)
+@click.version_option(package_name="formwork", prog_name="formwork")
+@click.pass_context
+def cli(ctx: click.Context, apps: tuple[Path, ...], database: str | None) -> None:
+    """Formwork: accounts receivable apps from YAML definitions.
+
+    \b
+    Start here:
+      formwork demo              build a demo database and serve it
+      formwork check             check the app definitions (apps/*.yaml)
+      formwork migrate           bring the database in line with them
+      formwork user add NAME --role admin
+      formwork serve             run the web UI and JSON API
+    """
+    ctx.obj = Settings(apps, database)
+
+
+def main() -> None:
+    """Console script entry point."""
+    try:
+        cli(prog_name="formwork")
+    except BrokenPipeError:  # `formwork records export ... | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
+# -- check and migrate ----------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.pass_context
+def check(ctx: click.Context, paths: tuple[Path, ...]) -> None:
+    """Check the app definitions and report every error.
+
+    PATHS are folders of *.yaml files, or files (default: --apps). Errors go to
+    stderr as FILE:LINE:COL: PATH: message, one per line, and the exit status is 1.
+    The database is not touched.
+    """
+    where = list(paths) or _settings().app_paths
+    appset, errors = check_apps(where)
+    if errors or appset is None:
+        for error in errors:
+            click.echo(str(error), err=True)
+        click.echo(f"formwork check: {_plural(len(errors), 'error')}", err=True)
+        ctx.exit(1)
+    entities = appset.entities()
+    fields = sum(len(e.fields) for e in entities)
+    click.echo(
+        f"OK: {_plural(len(appset.apps), 'app')} ({', '.join(appset.apps)}), "
+        f"{_plural(len(entities), 'entity')}, "
+        f"{_plural(fields, 'field')} in {', '.join(str(p) for p in where)}"
+    )
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
+@click.option(
+    "--allow-destructive",
+    is_flag=True,
+    help="Also apply steps that drop columns or tables, or narrow their types (data is lost).",
+)
+def migrate(dry_run: bool, allow_destructive: bool) -> None:
+    """Bring the database in line with the app definitions.
+
+    Prints the plan first. Additive steps (new tables, columns, indexes) are applied;
+    destructive ones are refused, naming each column, unless --allow-destructive.
+    """
+    from engine.storage.migrate import apply
+
+    with _database(ready=False) as db:
+        plan = db.plan_migration()
+        click.echo(f"Database {safe_url(db.url)}:")
+        click.echo(plan.describe())
+        if plan.empty:
+            return
+        if dry_run:
+            note = " (the destructive steps need --allow-destructive)" if plan.destructive else ""
+            click.echo(f"Dry run: nothing changed{note}.")
+            return
+        apply(db, plan, allow_destructive=allow_destructive)
+        click.echo(f"Applied {_plural(len(plan.steps), 'step')}.")
+
+
+# -- serve and demo -------------------------------------------------------------------------------
+
+
+def _web_app(url: str, apps: list[Path]) -> Any:
+    from web import create_app
+
+    _check_url(url)
+    return create_app(
+        {"DATABASE_URL": url, "APPS_PATH": str(apps[0]) if len(apps) == 1 else list(apps)}
+    )
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
+@click.option("--debug", is_flag=True, help="Reload on code changes; show tracebacks in pages.")
+def serve(host: str, port: int, debug: bool) -> None:
+    """Run the web UI and JSON API (Flask's built-in server).
+
+    Applies additive migrations at start. The built-in server is for one user on one
+    machine; in production run gunicorn, configured by environment variables:
+
+    \b
+      FORMWORK_DATABASE_URL=postgresql://formwork@db/formwork \\
+      FORMWORK_APPS=/srv/formwork/apps FORMWORK_SECRET_KEY=<random> \\
+      gunicorn --workers 4 --bind 0.0.0.0:8000 'web:create_app()'
+    """
+    settings = _settings()
+    app = _web_app(settings.url, settings.app_paths)
+    click.echo(f"Serving {safe_url(settings.url)} on http://{host}:{port} (Ctrl+C stops)")
+    app.run(host=host, port=port, debug=debug, use_reloader=debug)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on.",
+)
+@click.option(
+    "--database",
+    "demo_database",
+    metavar="URL",
+    help=f"Where to build the demo. [default: {DEMO_DATABASE}, in this folder]",
+)
+@click.option("--reset", is_flag=True, help="Drop the demo's tables and build it afresh.")
+@click.option("--no-serve", is_flag=True, help="Build the database, then stop.")
+@click.pass_context
+def demo(
+    ctx: click.Context,
+    host: str,
+    port: int,
+    demo_database: str | None,
+    reset: bool,
+    no_serve: bool,
+) -> None:
+    """Build a demo database with realistic data, then serve it.
+
+    Forty customers in five currencies, eight months of invoices, bank lines and
+    payment allocations, exchange rates, and collection tasks with contact logs and
+    promises to pay, all dated relative to today. Running it again reuses the data
+    (--reset starts over). Your FORMWORK_DATABASE_URL is never touched unless you name
+    it with --database.
+    """
+    from engine import demo as demo_data
+
+    settings = _settings()
+    parent = ctx.parent
+    explicit = parent is not None and (
+        parent.get_parameter_source("database") == ParameterSource.COMMANDLINE
+    )
+    url = database_url(demo_database or (settings.database if explicit else None) or DEMO_DATABASE)
+    appset = load_apps(settings.app_paths)
+    demo_data.check_apps(appset)
+    db = _open(url, appset)
+    try:
+        if reset:
+            if url != DEMO_DATABASE and not click.confirm(
+                f"Drop every Formwork table in {safe_url(url)} and its data?", default=False
+            ):
+                _fail("nothing dropped")
+            db.metadata.drop_all(db.engine)
+            click.echo(f"Dropped the tables in {safe_url(url)}.")
+        plan = db.plan_migration()
+        if plan.destructive:
+            _fail(
+                f"{safe_url(url)} has tables the apps no longer match:\n{plan.describe()}\n"
+                "Run `formwork demo --reset` to start over."
+            )
+        db.migrate()
+        if demo_data.load(db):
+            click.echo(f"Built the demo data in {safe_url(url)}:")
+        else:
+            click.echo(f"{safe_url(url)} already has data; using it as it is (--reset rebuilds):")
+        for qualname, n in demo_data.counts(db).items():
+            click.echo(f"  {n:5d}  {appset.entity(qualname).plural.lower()}")
+        users = demo_data.add_users(db)
+    finally:
+        db.dispose()
+    click.echo("")
+    address = f"http://{host}:{port}"
+    for username, password, _role in users:
+        click.secho(f"  Log in at {address} as {username} / {password}", bold=True)
+    click.echo("")
+    if no_serve:
+        click.echo(f"Serve it later with: formwork --database {url} serve")
+        return
+    app = _web_app(url, settings.app_paths)
+    app.run(host=host, port=port)
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+
+@cli.group()
+def user() -> None:
+    """Add users and list them."""
+
+
+def _stdin_is_tty() -> bool:
+    return sys.stdin.isatty()
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="What the user may do.")
+@click.option(
+    "--password",
+    help="The password (8+ characters). Without it, you are asked twice, hidden; "
+    "when stdin is not a terminal, its first line is the password.",
+)
+def user_add(name: str, role: str, password: str | None) -> None:
+    """Add user NAME, or change the role and password of an existing one."""
+    from engine.auth import add_user
+
+    if password is None:
+        if _stdin_is_tty():
+            password = click.prompt(
+                "Password", hide_input=True, confirmation_prompt="Repeat the password"
+            )
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+    with _database() as db:
+        user = add_user(db, name, password, role)
+    click.echo(f"user {user.username} ({user.role}) saved")
+
+
+@user.command("list")
+def user_list() -> None:
+    """List users with their roles."""
+    from engine.auth import list_users
+
+    with _database() as db:
+        users = list_users(db)
+    if not users:
+        click.echo("no users yet: add one with `formwork user add NAME --role admin`")
+    width = max((len(u.username) for u in users), default=0)
+    for u in users:
+        state = "" if u.active else "  (inactive)"
+        click.echo(f"{u.username:<{width}}  {u.role}{state}")
+
+
+# -- records --------------------------------------------------------------------------------------
+
+
+@cli.group()
+def records() -> None:
+    """Export and import the records of one entity (CSV or JSON)."""
+
+
+def _entity_name(db: Database, qualname: str) -> str:
+    try:
+        return db.appset.entity(qualname).qualname
+    except FormworkError:
+        known = ", ".join(e.qualname for e in db.appset.entities())
+        _fail(f"no entity {qualname!r}; the entities are: {known}")
+
+
+@records.command("export")
+@click.argument("entity", metavar="APP.ENTITY")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="[default: stdout]"
+)
+def records_export(entity: str, fmt: str, output: Path | None) -> None:
+    """Write every record of APP.ENTITY, e.g. receivables.invoice.
+
+    A reference is written as the target's unique name where it has one (an invoice's
+    customer by name), else as its id. Money is exact text; computed fields are included.
+    """
+    from engine.recordio import export_records
+
+    with _database() as db:
+        qualname = _entity_name(db, entity)
+        repo = db.repository(CLI_USER)
+        if output is None:
+            count = export_records(repo, qualname, fmt, sys.stdout)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as out:
+                count = export_records(repo, qualname, fmt, out)
+    where = f" to {output}" if output else ""
+    click.echo(f"exported {_plural(count, 'record')} of {qualname}{where}", err=True)
+
+
+@records.command("import")
+@click.argument("entity", metavar="APP.ENTITY")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="[default: by extension]")
+def records_import(entity: str, file: Path, fmt: str | None) -> None:
+    """Create records of APP.ENTITY from FILE: all of them, or none.
+
+    Columns (CSV header, JSON keys) are field names. A reference holds the target's
+    unique name (an invoice's customer column holds customer names) or its id. Empty
+    cells are blanks. id and computed columns, as exported, are ignored. CSV files
+    are UTF-8 (a BOM is fine), separated by commas or semicolons.
+    Every problem is listed with its line; then nothing is imported.
+    """
+    from engine.recordio import format_of, import_records
+
+    kind = format_of(file, fmt)
+    data = file.read_bytes()
+    with _database() as db:
+        qualname = _entity_name(db, entity)
+        ids = import_records(db.repository(CLI_USER), qualname, data, kind, str(file))
+    click.echo(f"imported {_plural(len(ids), 'record')} into {qualname}")

@@ -1,0 +1,151 @@
+"""The demo data: deterministic, relative to today, consistent, and loaded once."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import Counter
+from decimal import Decimal
+
+import pytest
+
+from engine import clock, demo
+from engine.appdef import AppSet
+from engine.auth import authenticate
+from engine.errors import FormworkError
+from engine.storage import Filter
+
+TODAY = dt.date(2026, 5, 20)
+
+
+@pytest.fixture(scope="module")
+def plan() -> demo.Plan:
+    return demo.build_plan(TODAY)
+
+
+def test_the_plan_is_the_same_for_the_same_day_and_seed(plan):
+    assert demo.build_plan(TODAY) == plan
+    assert demo.build_plan(TODAY, seed=7) != plan
+    moved = demo.build_plan(TODAY + dt.timedelta(days=30))
+    assert moved.invoices[0]["issue_date"] > plan.invoices[0]["issue_date"]
+
+
+def test_customers_are_plausible_and_mostly_in_euro(plan):
+    assert len(plan.customers) == 40
+    assert len({c["name"] for c in plan.customers}) == 40
+    currencies = Counter(c["currency"] for c in plan.customers)
+    assert currencies.most_common(1)[0][0] == "EUR"
+    assert {"USD", "GBP", "CHF", "JPY"} <= set(currencies)
+    assert all(c["email"].endswith(".example") for c in plan.customers)  # never a real inbox
+    assert "ACME GmbH" in {c["name"] for c in plan.customers}
+
+
+def test_invoices_span_eight_months_with_every_state(plan):
+    assert len(plan.invoices) == 400
+    numbers = [i["number"] for i in plan.invoices]
+    assert len(set(numbers)) == 400
+    assert all(re.fullmatch(r"INV-\d{4}-\d{4}", n) for n in numbers)
+    issued = [i["issue_date"] for i in plan.invoices]
+    assert TODAY - dt.timedelta(days=demo.DAYS + 3) <= min(issued)
+    assert max(issued) < TODAY
+    assert all(i["due_date"] >= i["issue_date"] for i in plan.invoices)
+    paid: Counter[int] = Counter()
+    for a in plan.allocations:
+        paid[a["invoice"]] += a["amount"]
+    states = Counter(
+        "paid" if paid[n] == i["amount"] else "partial" if paid[n] else "open"
+        for n, i in enumerate(plan.invoices)
+    )
+    overdue_open = sum(
+        1 for n, i in enumerate(plan.invoices) if not paid[n] and i["due_date"] < TODAY
+    )
+    assert states["paid"] > 150 and states["partial"] > 10 and overdue_open > 60
+
+
+def test_money_is_decimal_and_allocations_never_take_too_much(plan):
+    for inv in plan.invoices:
+        assert isinstance(inv["amount"], Decimal) and inv["amount"] > 0
+        if inv["currency"] == "JPY":
+            assert inv["amount"] == inv["amount"].to_integral_value()
+    per_invoice: Counter[int] = Counter()
+    per_line: dict[int, Decimal] = {}
+    for a in plan.allocations:
+        per_invoice[a["invoice"]] += a["amount"]
+        key = id(a["bank_line"])
+        per_line[key] = per_line.get(key, Decimal(0)) + a["amount"]
+        assert (
+            a["currency"] == a["bank_line"]["currency"] == plan.invoices[a["invoice"]]["currency"]
+        )
+        assert a["bank_line"]["date"] < TODAY
+    assert all(per_invoice[n] <= plan.invoices[n]["amount"] for n in per_invoice)
+    lines = {id(b): b for b in plan.bank_lines}
+    assert all(total <= lines[key]["amount"] for key, total in per_line.items())
+
+
+def test_bank_lines_read_like_a_statement(plan):
+    assert 250 <= len(plan.bank_lines) <= 350
+    memos = [b["memo"] for b in plan.bank_lines]
+    assert any(re.fullmatch(r"INV-\d{4}-\d{4} ACME GmbH", m) for m in memos)
+    assert "payment" in memos
+    allocated = {id(a["bank_line"]) for a in plan.allocations}
+    assert sum(1 for b in plan.bank_lines if id(b) not in allocated) >= 20  # work for matching
+    assert [b["date"] for b in plan.bank_lines] == sorted(b["date"] for b in plan.bank_lines)
+    for b in plan.bank_lines:
+        iban = b.get("counterparty_iban")
+        if iban:  # a valid IBAN check digit
+            digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
+            assert int(digits) % 97 == 1, iban
+
+
+def test_collections_chase_overdue_invoices(plan):
+    assert plan.tasks and plan.contacts and plan.promises
+    for task in plan.tasks:
+        invoice = plan.invoices[task["invoice"]]
+        assert invoice["due_date"] < TODAY
+        assert task["customer"] == invoice["customer"]
+    assert "collector" in {t["assigned_to"] for t in plan.tasks}
+    assert {"open", "in_progress", "done"} <= {t["status"] for t in plan.tasks}
+    for promise in plan.promises:
+        assert promise["customer"] == plan.invoices[promise["invoice"]]["customer"]
+    for contact in plan.contacts:
+        assert contact["contacted_at"].tzinfo is not None
+        assert contact["contacted_at"].date() < TODAY
+    assert {"open", "broken", "kept"} <= {p["status"] for p in plan.promises}
+
+
+def test_load_fills_an_empty_database_once(db):
+    moment = dt.datetime(2026, 5, 20, 9, 0, tzinfo=dt.UTC)
+    with clock.frozen_at(moment):
+        assert demo.load(db) is True
+        counts = demo.counts(db)
+        assert demo.load(db) is False
+    assert demo.counts(db) == counts
+    assert counts["receivables.customer"] == 40
+    assert counts["receivables.invoice"] == 400
+    assert 250 <= counts["receivables.bank_line"] <= 350
+    repo = db.repository()
+    states = {
+        s: repo.count("receivables.invoice", [Filter("status", "eq", s)])
+        for s in ("paid", "partial", "open")
+    }
+    assert all(states.values()) and sum(states.values()) == 400
+    overdue = repo.count(
+        "receivables.invoice",
+        [Filter("open_amount", "gt", 0), Filter("due_date", "lt", "2026-05-10")],
+    )
+    assert overdue > 60
+    acme = repo.query("receivables.customer", [Filter("name", "eq", "ACME GmbH")]).rows[0]
+    assert acme["balance"] > 0 and acme["created_by"] == "demo"
+
+
+def test_demo_users_log_in_with_the_printed_passwords(db):
+    for username, password, role in demo.add_users(db):
+        user = authenticate(db, username, password)
+        assert user is not None and user.role == role
+        assert len(password) >= 8
+
+
+def test_the_demo_refuses_apps_without_its_entities(appset):
+    demo.check_apps(appset)
+    with pytest.raises(FormworkError, match=r"missing: receivables\.customer"):
+        demo.check_apps(AppSet({}))
