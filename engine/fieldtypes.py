@@ -24,7 +24,6 @@ FIELD_TYPES: dict[str, FieldType] = {}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{4,30}$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
-MAX_MONEY = Decimal("1e13")
 
 
 def register(cls: type[FieldType]) -> type[FieldType]:
@@ -59,7 +58,9 @@ class FieldType:
             return None
         if not isinstance(value, str):
             raise ValueError("must be text")
-        return value.strip()
+        if "\x00" in value:  # PostgreSQL cannot store it; no person types it
+            raise ValueError("must not contain NUL characters")
+        return value.strip() or None  # only spaces is blank: `required` must catch it
 
     def validate(self, value: Any, field: Field) -> str | None:
         """Check field options (min, max, pattern, options); None when fine."""
@@ -87,8 +88,8 @@ class FieldType:
 
     def json_schema(self, field: Field) -> dict[str, Any]:
         schema = dict(self.json_schema_type)
-        if field.pattern:
-            schema["pattern"] = field.pattern
+        if field.pattern:  # validate() uses fullmatch; JSON Schema patterns search
+            schema["pattern"] = f"^(?:{field.pattern})$"
         return schema
 
 
@@ -169,6 +170,8 @@ class ChoiceType(StringType):
         return None
 
     def json_schema(self, field: Field) -> dict[str, Any]:
+        if not field.options:  # a computed choice: any text, not an enum nothing matches
+            return {"type": "string"}
         return {"type": "string", "enum": list(field.options)}
 
 
@@ -221,6 +224,8 @@ class IntegerType(FieldType):
         if isinstance(value, bool):
             raise ValueError("is not a whole number")
         if isinstance(value, int):
+            if abs(value) >= 2**63:  # beyond BIGINT: the database would refuse it
+                raise ValueError("is too large")
             return value
         try:
             number = Decimal(str(value).strip())
@@ -241,11 +246,13 @@ class DecimalType(FieldType):
     json_schema_type = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
     takes_bounds = True
     scale = 6
+    max_abs = Decimal("1e12")  # stays exact as a scaled 64-bit integer on SQLite
 
     def sql_type(self, field: Field) -> Any:
-        import sqlalchemy as sa
 
-        return sa.Numeric(24, self.scale)
+        from engine.storage.types import ExactDecimal
+
+        return ExactDecimal(24, self.scale)
 
     def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
         text = text.strip().replace("\u00a0", "").replace(" ", "")
@@ -274,17 +281,22 @@ class DecimalType(FieldType):
             raise ValueError("is not a number") from None
         if not number.is_finite():
             raise ValueError("is not a number")
-        if abs(number) >= MAX_MONEY:
+        if abs(number) >= self.max_abs:
             raise ValueError("is too large")
         if number != number.quantize(Decimal(1).scaleb(-self.scale)):
             raise ValueError(f"has more than {self.scale} decimal places")
+        if number.as_tuple().exponent > 0:  # "1e3" -> 1000, not 1E+3 in JSON and forms
+            number = number.quantize(Decimal(1))
         return number
 
     def to_json(self, value: Any) -> Any:
         return None if value is None else str(value)
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
-        return "" if value is None else format_decimal(value, locale=locale)
+        # every significant digit: the default pattern rounds to 3 places (0.000001 -> "0")
+        if value is None:
+            return ""
+        return format_decimal(value, locale=locale, decimal_quantization=False)
 
 
 @register
@@ -294,11 +306,13 @@ class MoneyType(DecimalType):
     name = "money"
     widget = "money"
     scale = 4
+    max_abs = Decimal("1e13")
 
     def sql_type(self, field: Field) -> Any:
-        import sqlalchemy as sa
 
-        return sa.Numeric(18, self.scale)
+        from engine.storage.types import ExactDecimal
+
+        return ExactDecimal(20, self.scale)
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
         if value is None:
@@ -377,7 +391,10 @@ class DateTimeType(FieldType):
                 raise ValueError("is not a date and time (use YYYY-MM-DDTHH:MM)") from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return value.astimezone(dt.UTC)
+        try:
+            return value.astimezone(dt.UTC)
+        except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC
+            raise ValueError("is out of range") from None
 
     def to_json(self, value: Any) -> Any:
         return None if value is None else value.isoformat()
@@ -445,7 +462,7 @@ class RefType(FieldType):
             number = int(str(value).strip())
         except ValueError:
             raise ValueError("must be a record id") from None
-        if number < 1:
+        if number < 1 or number >= 2**63:  # beyond BIGINT: no such record
             raise ValueError("must be a record id")
         return number
 

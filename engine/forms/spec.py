@@ -14,6 +14,7 @@ from engine.appdef import Entity, Field
 
 OTHER_SECTION = "More"
 COMPUTED_SECTION = "Calculated"
+AUTO_HINT = "Left empty, it is filled in from the other fields."
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def form_field(field: Field, editing: bool) -> FormField:
     return FormField(
         name=field.name,
         label=field.label,
-        help=field.help,
+        help=field.help or (AUTO_HINT if field.default_expr and not editing else ""),
         widget="readonly" if readonly else field.type.widget,
         type=field.value_type.name,
         # Creating, a default fills a blank field; editing, defaults no longer apply.

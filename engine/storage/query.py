@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,10 @@ from engine.appdef import Entity
 from engine.errors import ValidationError
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull")
+COMPARE = {
+    "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
+    "lte": operator.le, "gt": operator.gt, "gte": operator.ge,
+}  # fmt: skip
 TEXT_TYPES = ("string", "text", "email", "phone", "url", "choice", "currency")
 
 
@@ -42,14 +47,21 @@ def coerce_filter(entity: Entity, flt: Filter) -> Filter:
         value = str(flt.value).lower() not in ("0", "false", "no", "")
         return Filter(flt.field, "isnull", value)
     if flt.op in ("contains", "startswith"):
+        if vtype is None or vtype.value_type.name not in TEXT_TYPES:
+            raise ValidationError({flt.field: f"'{flt.op}' applies only to text fields"})
+        if "\x00" in str(flt.value):
+            raise ValidationError({flt.field: "must not contain NUL characters"})
         return Filter(flt.field, flt.op, str(flt.value))
 
     def one(raw: Any) -> Any:
         if vtype is None:
             try:
-                return int(raw)
+                number = int(raw)
             except (TypeError, ValueError):
                 raise ValidationError({"id": "must be a record id"}) from None
+            if abs(number) >= 2**63:  # beyond BIGINT: the database would refuse the query
+                raise ValidationError({"id": "must be a record id"})
+            return number
         try:
             if isinstance(raw, str):
                 return vtype.value_type.parse(raw, vtype)
@@ -60,7 +72,10 @@ def coerce_filter(entity: Entity, flt: Filter) -> Filter:
     if flt.op == "in":
         raw = flt.value.split(",") if isinstance(flt.value, str) else list(flt.value)
         return Filter(flt.field, "in", [one(v) for v in raw])
-    return Filter(flt.field, flt.op, one(flt.value))
+    value = one(flt.value)
+    if isinstance(value, bool) and flt.op not in ("eq", "ne"):
+        raise ValidationError({flt.field: f"'{flt.op}' does not apply to a yes/no field"})
+    return Filter(flt.field, flt.op, value)
 
 
 def where_clause(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
@@ -76,21 +91,15 @@ def where_clause(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
         return col.in_(value)
     if value is None:
         return col.is_(None) if op == "eq" else col.is_not(None)
-    return {
-        "eq": col == value,
-        "ne": col != value,
-        "lt": col < value,
-        "lte": col <= value,
-        "gt": col > value,
-        "gte": col >= value,
-    }[op]
+    # Only the chosen comparison is built: SQLAlchemy refuses `col < False` outright.
+    return COMPARE[op](col, value)
 
 
 def search_clause(entity: Entity, table: sa.Table, text: str) -> sa.ColumnElement[bool] | None:
     fields = entity.search or tuple(
         f.name for f in entity.fields.values() if f.value_type.name in ("string", "email")
     )
-    text = text.strip().lower()
+    text = text.replace("\x00", "").strip().lower()  # PostgreSQL text cannot hold NUL
     if not text or not fields:
         return None
     return sa.or_(*(sa.func.lower(table.c[f]).contains(text, autoescape=True) for f in fields))

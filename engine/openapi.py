@@ -1,0 +1,550 @@
+"""The OpenAPI 3.1 document of the JSON API, built from the app definitions.
+
+Pure: an AppSet in, a dict out. web/api.py serves it at /api/openapi.json and
+implements exactly what it describes; the constants below are shared by both so
+that the document and the routes cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.appdef import AppSet, Entity, Field
+from engine.storage.query import OPERATORS, TEXT_TYPES
+
+OPENAPI_VERSION = "3.1.0"
+PREFIX = "/api"
+MAX_LIMIT = 500
+MAX_OFFSET = 2**53 - 1  # exact in JSON numbers, and far beyond any table
+MAX_ID = 2**63 - 1  # BIGINT
+MAX_BULK = 1000
+LIST_PARAMS = ("q", "sort", "limit", "offset", "count")  # everything else is a filter
+ORDERED_TYPES = ("integer", "decimal", "money", "date", "datetime", "ref")
+NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+
+ERROR_CODES = {
+    "400": "Malformed JSON, a body that is not an object, or a bad If-Match header",
+    "401": "Not logged in: send HTTP Basic credentials or a session cookie",
+    "403": "The user's role may not do this to this entity",
+    "404": "No such app, entity or record",
+    "409": "Stale version (someone else changed the record), or the record is still referred to",
+    "415": "Writes take a JSON body (Content-Type: application/json)",
+    "422": "Invalid values; `fields` names each field and what is wrong with it",
+    "428": "An update or delete must name the version it was based on",
+}
+
+DESCRIPTION = """\
+Records of every entity of the loaded app definitions.
+
+* Log in with HTTP Basic credentials, or use the session cookie of the web UI.
+* Money and decimals are strings ("100.50") so they stay exact; writes take a string
+  or a JSON number (read as a decimal, never a float). Dates are ISO 8601.
+* Updates and deletes name the version they were based on (`version` in the body,
+  `If-Match: "3"`, or `?version=3` for deletes); a stale version answers 409.
+* Lists filter with `field=value` or `field__op=value` (ops: eq ne lt lte gt gte
+  contains startswith in isnull; `in` takes a comma-separated list), search with `q`,
+  sort with `sort=-due_date,number`, and page with `limit` and `offset`; follow
+  `next` until it is null. `count=true` adds a total (counted up to 100000).
+* Errors are JSON: `{"error": message, "fields": {field: message}}`.
+"""
+
+
+def entity_path(entity: Entity) -> str:
+    return f"{PREFIX}/{entity.app}/{entity.name}"
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    out = dict(schema)
+    kind = out.get("type")
+    if isinstance(kind, str):
+        out["type"] = [kind, "null"]
+    elif isinstance(kind, list) and "null" not in kind:
+        out["type"] = [*kind, "null"]
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    return out
+
+
+def _describe(appset: AppSet, field: Field) -> str:
+    parts = [field.help] if field.help else []
+    if field.ref:
+        target = appset.entity(field.ref)
+        parts.append(f"Id of a {target.label.lower()} record ({field.ref}).")
+    vtype = field.value_type
+    if vtype.takes_bounds and vtype.name != "integer":
+        if field.min is not None:
+            parts.append(f"At least {vtype.to_json(field.min)}.")
+        if field.max is not None:
+            parts.append(f"At most {vtype.to_json(field.max)}.")
+    if field.computed:
+        parts.append("Computed; what a client sends is ignored.")
+    elif field.readonly:
+        parts.append("Set when the record is created; fixed after that.")
+    if field.unique:
+        parts.append("Unique.")
+    return " ".join(parts)
+
+
+def field_schema(appset: AppSet, field: Field, writing: bool = False) -> dict[str, Any]:
+    """The JSON Schema of one field's value, as read (or, with `writing`, as written)."""
+    vtype = field.value_type
+    schema = dict(vtype.json_schema(field))
+    schema.pop("readOnly", None)
+    schema["title"] = field.label
+    if vtype.name in ("decimal", "money") and writing:
+        schema["type"] = ["string", "number"]  # the pattern applies to the string form only
+    if vtype.name == "integer":
+        if field.min is not None:
+            schema["minimum"] = field.min
+        if field.max is not None:
+            schema["maximum"] = field.max
+        schema.setdefault("minimum", -MAX_ID)
+        schema.setdefault("maximum", MAX_ID)
+    if vtype.name == "ref":
+        schema["maximum"] = MAX_ID
+        schema["x-formwork-ref"] = field.ref
+    if vtype.name in ("string", "email", "phone", "url", "choice"):
+        schema["maxLength"] = field.max_length or 255
+    elif vtype.name == "text" and field.max_length:
+        schema["maxLength"] = field.max_length
+    if field.min_length and vtype.name in ("string", "text", "email", "phone", "url"):
+        schema["minLength"] = field.min_length
+    if field.default is not None and not writing:
+        schema["default"] = vtype.to_json(field.default)
+    description = _describe(appset, field)
+    if description:
+        schema["description"] = description
+    if field.computed:
+        schema["readOnly"] = True
+    if field.computed or not field.required:
+        schema = _nullable(schema)
+    return schema
+
+
+SYSTEM_SCHEMAS: dict[str, dict[str, Any]] = {
+    "id": {"type": "integer", "minimum": 1, "maximum": MAX_ID, "readOnly": True},
+    "version": {
+        "type": "integer",
+        "minimum": 1,
+        "readOnly": True,
+        "description": "Goes up by one with every change; send it back when you update.",
+    },
+    "created_at": {"type": "string", "format": "date-time", "readOnly": True},
+    "updated_at": {"type": "string", "format": "date-time", "readOnly": True},
+    "created_by": {"type": ["string", "null"], "readOnly": True},
+    "updated_by": {"type": ["string", "null"], "readOnly": True},
+}
+VERSION_IN = {
+    "type": "integer",
+    "minimum": 1,
+    "maximum": 2**31 - 1,
+    "description": "The version you read; may be sent in an If-Match header instead.",
+}
+
+
+def _needs_value(field: Field) -> bool:
+    return field.required and field.default is None and field.default_expr is None
+
+
+def entity_schemas(appset: AppSet, entity: Entity) -> dict[str, dict[str, Any]]:
+    """The record as read, and the bodies of create, replace (PUT) and patch requests."""
+    fields = list(entity.fields.values())
+    record = {
+        "type": "object",
+        "title": entity.label,
+        "properties": {
+            **SYSTEM_SCHEMAS,
+            **{f.name: field_schema(appset, f) for f in fields},
+        },
+        "required": [*SYSTEM_SCHEMAS, *(f.name for f in fields)],
+        "additionalProperties": False,
+    }
+    if entity.description:
+        record["description"] = entity.description
+    creatable = [f for f in fields if not f.computed]
+    editable = [f for f in fields if f.editable]
+    create = {
+        "type": "object",
+        "title": f"New {entity.label.lower()}",
+        "properties": {f.name: field_schema(appset, f, writing=True) for f in creatable},
+        "required": [f.name for f in creatable if _needs_value(f)],
+        "additionalProperties": False,
+    }
+    replace = {
+        "type": "object",
+        "title": f"{entity.label}, every editable field",
+        "description": "Fields left out are emptied. Send the version here or in If-Match.",
+        "properties": {
+            "version": VERSION_IN,
+            **{f.name: field_schema(appset, f, writing=True) for f in editable},
+        },
+        "required": [f.name for f in editable if f.required],
+        "additionalProperties": False,
+    }
+    patch = {
+        "type": "object",
+        "title": f"Changes to a {entity.label.lower()}",
+        "description": "Only the fields sent change. Send the version here or in If-Match.",
+        "properties": {
+            "version": VERSION_IN,
+            **{f.name: field_schema(appset, f, writing=True) for f in editable},
+        },
+        "additionalProperties": False,
+    }
+    ref = {"$ref": f"#/components/schemas/{entity.qualname}"}
+    page = {
+        "type": "object",
+        "properties": {
+            "data": {"type": "array", "items": ref},
+            "offset": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+            "has_more": {"type": "boolean"},
+            "next": {"type": ["string", "null"], "format": "uri"},
+            "count": {"type": "integer", "minimum": 0},
+            "count_capped": {"type": "boolean"},
+        },
+        "required": ["data", "offset", "limit", "has_more", "next"],
+    }
+    bulk = {
+        "type": "object",
+        "properties": {
+            "records": {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_BULK,
+                "items": {"$ref": f"#/components/schemas/{entity.qualname}.create"},
+            }
+        },
+        "required": ["records"],
+        "additionalProperties": False,
+    }
+    name = entity.qualname
+    return {
+        name: record,
+        f"{name}.create": create,
+        f"{name}.replace": replace,
+        f"{name}.patch": patch,
+        f"{name}.page": page,
+        f"{name}.bulk": bulk,
+    }
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str = "", **kw: Any):
+    param: dict[str, Any] = {"name": name, "in": where, "schema": schema, **kw}
+    if description:
+        param["description"] = description
+    return param
+
+
+def filter_ops(field: Field) -> tuple[str, ...]:
+    """The operators documented for a field (the API takes all of OPERATORS)."""
+    vtype = field.value_type.name
+    ops = ["eq", "ne", "in", "isnull"]
+    if vtype in ORDERED_TYPES:
+        ops += ["lt", "lte", "gt", "gte"]
+    if vtype in TEXT_TYPES:
+        ops += ["contains", "startswith"]
+    return tuple(op for op in OPERATORS if op in ops)
+
+
+def filter_params(entity: Entity) -> list[dict[str, Any]]:
+    params = []
+    for field in entity.fields.values():
+        value = {k: v for k, v in field.value_type.json_schema(field).items() if k != "readOnly"}
+        listed = " (a filter of the list page)" if field.name in entity.list_filters else ""
+        for op in filter_ops(field):
+            if op == "eq":
+                name = field.name if field.name not in LIST_PARAMS else f"{field.name}__eq"
+            else:
+                name = f"{field.name}__{op}"
+            schema: dict[str, Any] = value
+            text = f"{field.label} {op.replace('_', ' ')} this value{listed}"
+            if op == "in":
+                schema = {"type": "string"}
+                text = f"{field.label} is one of these comma-separated values{listed}"
+            elif op == "isnull":
+                schema = {"type": "boolean"}
+                text = f"{field.label} is empty (true) or filled (false){listed}"
+            elif op in ("contains", "startswith"):
+                schema = {"type": "string"}
+            params.append(_param(name, "query", schema, text))
+    return params
+
+
+def list_params(entity: Entity) -> list[dict[str, Any]]:
+    sortable = ", ".join(["id", *entity.fields])
+    default_sort = ",".join(("-" if desc else "") + name for name, desc in entity.default_sort)
+    search = ", ".join(entity.search) or "the text fields"
+    sort_re = rf"^-?{NAME_RE}(,-?{NAME_RE})*$"
+    return [
+        _param("q", "query", {"type": "string"}, f"Search {search} (case-insensitive)"),
+        _param(
+            "sort",
+            "query",
+            {"type": "string", "pattern": sort_re, "default": default_sort},
+            f"Comma-separated fields, '-' for descending; any of: {sortable}",
+        ),
+        _param(
+            "limit",
+            "query",
+            {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": MAX_LIMIT,
+                "default": min(entity.page_size, MAX_LIMIT),
+            },
+            "Records per page",
+        ),
+        _param(
+            "offset",
+            "query",
+            {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+            "Records to skip; follow `next` rather than counting",
+        ),
+        _param(
+            "count",
+            "query",
+            {"type": "boolean", "default": False},
+            "Add the number of matching records (capped at 100000)",
+        ),
+        *filter_params(entity),
+    ]
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {code: {"$ref": f"#/components/responses/Error{code}"} for code in ("401", *codes)}
+
+
+ETAG = {
+    "ETag": {
+        "description": 'The record\'s version as an entity tag, e.g. "3"',
+        "schema": {"type": "string"},
+    }
+}
+IF_MATCH = _param(
+    "If-Match",
+    "header",
+    {"type": "string"},
+    'The version the change is based on, e.g. "3" (or the version in the body)',
+)
+
+
+def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
+    name, label = entity.qualname, entity.label.lower()
+    ident = f"{entity.app}_{entity.name}"
+    schema = f"#/components/schemas/{name}"
+    record = {"$ref": schema}
+    tags = [name]
+    id_param = _param(
+        "id", "path", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, required=True
+    )
+
+    def body(suffix: str) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"{schema}.{suffix}"}}},
+        }
+
+    def one(description: str, status: str = "200", **extra: Any) -> dict[str, Any]:
+        return {status: {**_json(record, description), "headers": ETAG, **extra}}
+
+    collection = {
+        "get": {
+            "operationId": f"list_{ident}",
+            "summary": f"List {entity.plural.lower()}",
+            "tags": tags,
+            "parameters": list_params(entity),
+            "responses": {
+                "200": _json({"$ref": f"{schema}.page"}, "One page of records"),
+                **_errors("403", "404", "422"),
+            },
+        },
+        "post": {
+            "operationId": f"create_{ident}",
+            "summary": f"Create a {label}",
+            "tags": tags,
+            "requestBody": body("create"),
+            "responses": {
+                **one(
+                    "The new record",
+                    "201",
+                    headers={
+                        **ETAG,
+                        "Location": {"description": "its URL", "schema": {"type": "string"}},
+                    },
+                ),
+                **_errors("400", "403", "404", "415", "422"),
+            },
+        },
+    }
+    item = {
+        "parameters": [id_param],
+        "get": {
+            "operationId": f"get_{ident}",
+            "summary": f"Read a {label}",
+            "tags": tags,
+            "responses": {**one("The record"), **_errors("403", "404")},
+        },
+        "put": {
+            "operationId": f"replace_{ident}",
+            "summary": f"Replace every editable field of a {label}",
+            "tags": tags,
+            "parameters": [IF_MATCH],
+            "requestBody": body("replace"),
+            "responses": {
+                **one("The record as stored"),
+                **_errors("400", "403", "404", "409", "415", "422", "428"),
+            },
+        },
+        "patch": {
+            "operationId": f"update_{ident}",
+            "summary": f"Change some fields of a {label}",
+            "tags": tags,
+            "parameters": [IF_MATCH],
+            "requestBody": body("patch"),
+            "responses": {
+                **one("The record as stored"),
+                **_errors("400", "403", "404", "409", "415", "422", "428"),
+            },
+        },
+        "delete": {
+            "operationId": f"delete_{ident}",
+            "summary": f"Delete a {label}",
+            "tags": tags,
+            "parameters": [
+                IF_MATCH,
+                _param("version", "query", VERSION_IN, "The version you read (or If-Match)"),
+            ],
+            "responses": {
+                "204": {"description": "Deleted"},
+                **_errors("400", "403", "404", "409", "422", "428"),
+            },
+        },
+    }
+    bulk = {
+        "post": {
+            "operationId": f"bulk_create_{ident}",
+            "summary": f"Create many {entity.plural.lower()}: all of them or none",
+            "tags": tags,
+            "requestBody": body("bulk"),
+            "responses": {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "properties": {"ids": {"type": "array", "items": {"type": "integer"}}},
+                        "required": ["ids"],
+                    },
+                    "The new records' ids, in the order sent",
+                ),
+                **_errors("400", "403", "404", "415", "422"),
+            },
+        }
+    }
+    base = entity_path(entity)
+    return {base: collection, f"{base}/{{id}}": item, f"{base}/_bulk": bulk}
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "string", "description": "What is wrong, for a person"},
+        "fields": {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "Field name -> what is wrong with its value",
+        },
+        "rows": {
+            "type": "object",
+            "additionalProperties": {"type": "object", "additionalProperties": {"type": "string"}},
+            "description": "Bulk writes: 0-based record index -> field errors",
+        },
+        "version": {"type": "integer", "description": "On 409: the record's current version"},
+    },
+    "required": ["error"],
+}
+
+INDEX_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "openapi": {"type": "string"},
+        "apps": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "title": {"type": "string"},
+                    "entities": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "name": {"type": "string"},
+                                "label": {"type": "string"},
+                                "url": {"type": "string"},
+                                "allowed": {"type": "array", "items": {"type": "string"}},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+    "required": ["apps"],
+}
+
+
+def build_openapi(
+    appset: AppSet,
+    *,
+    title: str = "Formwork JSON API",
+    version: str = "1",
+    session_cookie: str = "session",
+) -> dict[str, Any]:
+    """The whole document: schemas and paths of every entity, errors, security schemes."""
+    schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, "Index": INDEX_SCHEMA}
+    paths: dict[str, Any] = {
+        f"{PREFIX}/": {
+            "get": {
+                "operationId": "index",
+                "summary": "Apps and entities, with their URLs",
+                "tags": ["meta"],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Index"}, "The index")},
+            }
+        },
+        f"{PREFIX}/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This document",
+                "tags": ["meta"],
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI document")},
+            }
+        },
+    }
+    tags = [{"name": "meta", "description": "The API itself"}]
+    for entity in appset.entities():
+        schemas.update(entity_schemas(appset, entity))
+        paths.update(entity_paths(entity))
+        tags.append({"name": entity.qualname, "description": entity.description or entity.plural})
+    error_ref = {"$ref": "#/components/schemas/Error"}
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": version, "description": DESCRIPTION},
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": {
+                f"Error{code}": _json(error_ref, text) for code, text in ERROR_CODES.items()
+            },
+            "securitySchemes": {
+                "basicAuth": {"type": "http", "scheme": "basic"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": session_cookie},
+            },
+        },
+        "security": [{"basicAuth": []}, {"sessionCookie": []}],
+    }
