@@ -441,17 +441,21 @@ class Repository:
         context = self._context(ent, row, current["id"] if current else None)
         self._compute(ent, row, context, errors)
         if not errors:
-            for check in ent.checks:
-                try:
-                    failed = check.when.evaluate(context)
-                except ExpressionError as exc:
-                    if exc.blank:
-                        continue  # a check comparing a blank value does not apply
-                    errors[check.field or ""] = f"check failed to run: {exc}"
-                    continue
-                if failed:
-                    errors[check.field or ""] = check.message
+            self._run_checks(ent, context, errors)
         return row, errors
+
+    @staticmethod
+    def _run_checks(ent: Entity, context: dict[str, Any], errors: dict[str, str]) -> None:
+        for check in ent.checks:
+            try:
+                failed = check.when.evaluate(context)
+            except ExpressionError as exc:
+                if exc.blank:
+                    continue  # a check comparing a blank value does not apply
+                errors[check.field or ""] = f"check failed to run: {exc}"
+                continue
+            if failed:
+                errors[check.field or ""] = check.message
 
     def _apply_defaults(
         self, ent: Entity, given: Mapping[str, Any], row: dict[str, Any], errors: dict[str, str]
@@ -472,11 +476,19 @@ class Repository:
                 value = field.default_expr.evaluate(context)
                 self._bind(row, context, field, field.type.coerce(_plain(value), field))
             except ExpressionError as exc:
-                if exc.blank:
-                    continue  # inputs missing: the required checks will say which
+                if exc.blank or any(self._dangling(ent, row, n) for n in field.default_expr.names):
+                    continue  # inputs missing: the required and ref checks will say which
                 errors[field.name] = f"could not work out the default: {exc}"
             except ValueError as exc:
                 errors[field.name] = f"default {exc}"
+
+    def _dangling(self, ent: Entity, row: Mapping[str, Any], name: str) -> bool:
+        """True when ref field `name` points at a record that does not exist."""
+        field = ent.fields.get(name)
+        value = row.get(name)
+        if field is None or field.ref is None or value is None:
+            return False
+        return self.loader.get(field.ref, value) is None
 
     def _compute(
         self, ent: Entity, row: dict[str, Any], context: dict[str, Any], errors: dict[str, str]
@@ -586,8 +598,13 @@ class Repository:
         for parent_name, ref_field in self._plan(ent).parents:
             ids = {r.get(ref_field) for r in [*after, *(before or [])]}
             ids.discard(None)
-            if ids:
+            if not ids:
+                continue
+            try:
                 self._refresh(self.entity(parent_name), sorted(ids))
+            except ValidationError as exc:
+                # Shown beside the field that links to the parent: "invoice: INV-7: ..."
+                raise ValidationError({ref_field: "; ".join(exc.errors.values())}) from None
 
     def _refresh(self, ent: Entity, ids: list[int]) -> None:
         """Recompute the stored computed fields of these records; write the ones that changed."""
@@ -606,13 +623,15 @@ class Repository:
                 continue
             row = dict(current)
             errors: dict[str, str] = {}
-            self._compute(ent, row, self._context(ent, row, record_id), errors)
-            if errors:
-                raise ValidationError(
-                    {f"{ent.name} #{record_id}.{k}": v for k, v in errors.items()}
-                )
+            context = self._context(ent, row, record_id)
+            self._compute(ent, row, context, errors)
             if any(row[f.name] != current.get(f.name) for f in ent.computed_fields):
+                # A record's checks hold whoever changes it, also through related records.
+                self._run_checks(ent, context, errors)
                 changed.append((current, row))
+            if errors:
+                label = self._render_labels(ent, [row], depth=0).get(record_id, f"#{record_id}")
+                raise ValidationError({k: f"{label}: {v}" for k, v in errors.items()})
         if not changed:
             return
         names = [f.name for f in ent.computed_fields]
