@@ -16,7 +16,7 @@ import operator
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException, InvalidOperation
 from typing import Any
 
 import regex
@@ -28,6 +28,7 @@ MAX_LENGTH = 2000
 MAX_NODES = 300
 MAX_DEPTH = 40
 MAX_EXPONENT = 100
+MAX_RESULT_BITS = 4096  # of a whole-number power: about 1,200 digits
 REGEX_TIMEOUT_SECONDS = 0.1
 
 
@@ -212,6 +213,8 @@ def _describe(exc: BaseException) -> str:
         return "division by zero"
     if isinstance(exc, TypeError) and "unsupported operand" in str(exc):
         return f"values of incompatible types: {exc}"
+    if isinstance(exc, DecimalException):  # its text is only "[<class '...'>]"
+        return "the calculation has no valid result (a number too large, or undefined)"
     return str(exc) or type(exc).__name__
 
 
@@ -227,7 +230,9 @@ def compile_expression(source: Any) -> Expression:
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
-        raise ExpressionError(f"syntax error at column {exc.offset}: {exc.msg}") from exc
+        # Python gives offset 0 when the text ends too early ("amount +").
+        where = f"column {exc.offset}" if exc.offset and exc.offset <= len(text) else "the end"
+        raise ExpressionError(f"syntax error at {where}: {exc.msg}") from exc
     except RecursionError as exc:
         raise ExpressionError("the expression is nested too deeply") from exc
     nodes = list(ast.walk(tree))
@@ -238,9 +243,11 @@ def compile_expression(source: Any) -> Expression:
     names: set[str] = set()
     paths: set[tuple[str, ...]] = set()
     calls: set[str] = set()
+    # Refused syntax first: `(lambda: 1)()` is about the lambda, not an unknown function.
     for node in nodes:
         if not isinstance(node, _ALLOWED_NODES):
             raise ExpressionError(f"{_syntax_name(node)} is not allowed in an expression")
+    for node in nodes:
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 shown = ast.unparse(node.func)
@@ -262,9 +269,21 @@ def compile_expression(source: Any) -> Expression:
                 raise ExpressionError(f"{ast.unparse(node)}: only field.field paths are allowed")
     _collect(tree.body, names, paths, set(calls))
     for node in nodes:  # number literals are exact: 0.1 means Decimal("0.1")
-        if isinstance(node, ast.Constant) and isinstance(node.value, float):
-            node.value = Decimal(repr(node.value))
+        if isinstance(node, ast.Constant) and isinstance(node.value, float | complex):
+            node.value = _decimal_literal(text, node)
     return Expression(text, tree, frozenset(names), frozenset(paths), frozenset(calls))
+
+
+def _decimal_literal(text: str, node: ast.Constant) -> Decimal:
+    """The literal as written: through float, 1234567890123.4567 would lose its last digit."""
+    written = ast.get_source_segment(text, node) or repr(node.value)
+    try:
+        number = Decimal(written)
+    except InvalidOperation:
+        raise ExpressionError(f"{written} is not a number this language knows") from None
+    if not number.is_finite() or abs(number.adjusted()) > 100:
+        raise ExpressionError(f"the number {written} is out of range")
+    return number
 
 
 def _collect(node: ast.AST, names: set[str], paths: set[tuple[str, ...]], calls: set[str]) -> None:
@@ -304,6 +323,7 @@ def _syntax_name(node: ast.AST) -> str:
         "DictComp": "a comprehension", "SetComp": "a comprehension", "Subscript": "indexing [...]",
         "NamedExpr": "assignment (:=)", "Dict": "a dictionary", "Set": "a set",
         "JoinedStr": "an f-string", "Starred": "*unpacking", "Await": "await", "Slice": "slicing",
+        "keyword": "a named argument (name=value)",
     }  # fmt: skip
     return names.get(type(node).__name__, type(node).__name__)
 
@@ -321,7 +341,16 @@ def _suggest_function(name: str) -> str:
 def _safe_power(a: Any, b: Any) -> Any:
     if abs(b) > MAX_EXPONENT:
         raise ExpressionError(f"exponent {b} is larger than {MAX_EXPONENT}")
+    # Whole numbers have no size limit: ((10 ** 100) ** 100) ** 100 would run for minutes.
+    if isinstance(a, int) and isinstance(b, int) and a.bit_length() * abs(b) > MAX_RESULT_BITS:
+        raise ExpressionError("the result of ** would be too large")
     return operator.pow(a, b)
+
+
+def _mod(a: Any, b: Any) -> Any:
+    if b == 0:  # Decimal % 0 raises a bare InvalidOperation with no useful text
+        raise ZeroDivisionError("division by zero")
+    return operator.mod(a, b)
 
 
 def _div(a: Any, b: Any) -> Any:
@@ -331,7 +360,7 @@ def _div(a: Any, b: Any) -> Any:
 
 
 _OPERATORS = dict(simpleeval.DEFAULT_OPERATORS)
-_OPERATORS.update({ast.Pow: _safe_power, ast.Div: _div})
+_OPERATORS.update({ast.Pow: _safe_power, ast.Div: _div, ast.Mod: _mod})
 _CALLABLES = {name: f.call for name, f in FUNCTIONS.items()}
 
 

@@ -191,7 +191,7 @@ class CurrencyType(StringType):
             return None
         value = value.upper()
         if not money.is_currency(value):
-            raise ValueError(f"{value!r} is not an ISO 4217 currency code")
+            raise ValueError("is not an ISO 4217 currency code")
         return value
 
 
@@ -315,9 +315,14 @@ class MoneyType(DecimalType):
         return ExactDecimal(20, self.scale)
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        """The Repository reads money back at its currency's places, so a whole number
+        stands for a currency without cents (JPY 1,200); otherwise at least 2 places."""
         if value is None:
             return ""
-        return format_decimal(value, format="#,##0.00##", locale=locale)
+        exponent = value.as_tuple().exponent
+        places = 0 if exponent >= 0 else max(2, -value.normalize().as_tuple().exponent)
+        pattern = "#,##0" + ("." + "0" * places if places else "")
+        return format_decimal(value, format=pattern, locale=locale)
 
 
 @register

@@ -420,7 +420,7 @@ def test_a_stale_edit_shows_the_conflict_and_overwrites_nothing(login, client, r
     assert response.status_code == 409
     html = text_of(response)
     assert "Someone else changed this invoice while you were editing it" in html
-    assert re.search(r"<th scope=\"row\">Amount</th><td>2,000\.00</td><td>1,500\.00</td>", html)
+    assert re.search(r"<th scope=\"row\">Amount</th><td>2,000\.00</td><td>1,500</td>", html)
     assert 'value="1500"' in input_tag(html, "amount")  # the clerk's text is kept
     assert '<input type="hidden" name="version" value="2">' in html
     assert repo.get("receivables.invoice", invoice["id"])["amount"] == Decimal("2000.00")

@@ -6,6 +6,7 @@ every problem in every file.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import re
 import string
@@ -47,6 +48,9 @@ class Builder:
         self.errors: list[DefinitionError] = []
         self.broken: set[str] = set()
         self.pending: list[tuple[Source, Path, Expression]] = []
+        # Defaults that were not a literal of their type, so were read as expressions: when
+        # the expression is wrong too, the literal's problem is reported beside it.
+        self.not_literal: dict[tuple[str, Path], str] = {}
 
     def fail(self, source: Source, path: Path, message: str) -> None:
         self.errors.append(source.error(path, message))
@@ -253,7 +257,8 @@ class Builder:
                 )
                 ok = False
 
-        only_for("options", ("choice",))
+        if raw.get("result") != "choice":  # a computed choice may list its outcomes
+            only_for("options", ("choice",))
         only_for("to", ("ref",))
         only_for("on_delete", ("ref",))
         only_for("expr", ("computed",))
@@ -298,6 +303,7 @@ class Builder:
                 )
                 ok = False
             kw["result"] = result
+            kw["options"] = tuple(str(o) for o in raw.get("options", ()))
             kw["expr"] = (
                 self.expression(src, (*path, "expr", "="), raw.get("expr", "0"))
                 if "expr" in raw
@@ -378,6 +384,13 @@ class Builder:
             problem = field.type.validate(value, field)
         except ValueError as exc:
             if isinstance(raw, str) and not textual:
+                try:  # not a literal: an expression, unless it is not one either
+                    bare_name = isinstance(compile_expression(raw).tree.body, ast.Name)
+                except ExpressionError:
+                    self.fail(src, path, f"default {raw!r} {exc}")
+                    return field
+                if bare_name:  # `default: abc` is more likely a bad literal than a field
+                    self.not_literal[(src.file, path)] = f"default {raw!r} {exc}"
                 expr = self.expression(src, path, raw)
                 return replace(field, default_expr=expr) if expr else field
             problem = str(exc)
@@ -390,7 +403,7 @@ class Builder:
         try:
             expr = compile_expression(text)
         except ExpressionError as exc:
-            self.fail(src, path, f"bad expression {str(text)!r}: {exc}")
+            self.fail(src, path, f"bad expression {str(text).strip()!r}: {exc}")
             return None
         self.pending.append((src, path, expr))
         return expr
@@ -437,7 +450,10 @@ class Builder:
                 if f"{entity.qualname}.{chain[0]}" in self.broken:
                     continue
                 problem = resolve_path(appset, entity, chain)
-                if problem:
+                literal = self.not_literal.get((src.file, path))
+                if problem and literal:
+                    self.fail(src, path, f"{literal} (nor an expression: {problem})")
+                elif problem:
                     self.fail(src, path, f"in {expr.source!r}: {problem}")
 
     def check_cycles(self, appset: AppSet) -> None:

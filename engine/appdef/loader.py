@@ -69,6 +69,12 @@ def structure_errors(source: Source) -> Iterable[DefinitionError]:
     for error in validator.iter_errors(source.data):
         leaf = _deepest(error)
         path = tuple(leaf.absolute_path)
+        # Point at the offending key, not at the mapping that holds it.
+        if "propertyNames" in leaf.absolute_schema_path:
+            path = (*path, leaf.instance)
+        elif leaf.validator == "additionalProperties" and isinstance(leaf.instance, dict):
+            known = leaf.schema.get("properties", {})
+            path = (*path, *[k for k in leaf.instance if k not in known][:1])
         yield source.error(path, _message(leaf))
 
 
@@ -90,7 +96,7 @@ def _message(error: jsonschema.ValidationError) -> str:
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             parts.append(f"unknown key '{name}'{hint}")
         return "; ".join(parts) + f"; known keys: {known}"
-    if error.validator == "pattern" and "identifier" in str(error.schema.get("description", "")):
+    if error.validator == "pattern" and error.schema == app_schema()["$defs"]["identifier"]:
         return f"{error.instance!r} is not a valid name: {error.schema['description']}"
     if error.validator == "propertyNames":
         return f"{error.instance!r} is not a valid name"
