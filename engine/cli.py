@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -261,24 +262,34 @@ def migrate(dry_run: bool, allow_destructive: bool) -> None:
 # -- serve and demo -------------------------------------------------------------------------------
 
 
-def _web_app(url: str, apps: list[Path]) -> Any:
+def _web_app(url: str, apps: list[Path], **config: Any) -> Any:
     from web import create_app
 
     _check_url(url)
     return create_app(
-        {"DATABASE_URL": url, "APPS_PATH": str(apps[0]) if len(apps) == 1 else list(apps)}
+        {
+            "DATABASE_URL": url,
+            "APPS_PATH": str(apps[0]) if len(apps) == 1 else list(apps),
+            **config,
+        }
     )
 
 
-@cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option(
+host_option = click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Interface to listen on."
+)
+port_option = click.option(
     "--port",
     default=5000,
     show_default=True,
     type=click.IntRange(1, 65535),
     help="Port to listen on.",
 )
+
+
+@cli.command()
+@host_option
+@port_option
 @click.option("--debug", is_flag=True, help="Reload on code changes; show tracebacks in pages.")
 def serve(host: str, port: int, debug: bool) -> None:
     """Run the web UI and JSON API (Flask's built-in server).
@@ -298,14 +309,8 @@ def serve(host: str, port: int, debug: bool) -> None:
 
 
 @cli.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option(
-    "--port",
-    default=5000,
-    show_default=True,
-    type=click.IntRange(1, 65535),
-    help="Port to listen on.",
-)
+@host_option
+@port_option
 @click.option(
     "--database",
     "demo_database",
@@ -374,7 +379,8 @@ def demo(
     if no_serve:
         click.echo(f"Serve it later with: formwork --database {url} serve")
         return
-    app = _web_app(url, settings.app_paths)
+    # One process on one machine: a fresh secret per run is all the demo needs.
+    app = _web_app(url, settings.app_paths, SECRET_KEY=secrets.token_hex(32))
     app.run(host=host, port=port)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, render_template
 
-from web.context import allowed, formwork
+from web.context import allowed, formwork, repository
 
 bp = Blueprint("views", __name__)
 
@@ -21,6 +21,17 @@ def init_app(app: Flask) -> None:
         return {"nav_apps": [(a, ents) for a, ents in apps if ents]}
 
 
+HOME_COUNT_CAP = 9999
+
+
 @bp.route("/")
 def home():
-    return render_template("home.html")
+    """Every readable entity with how many records it holds (counted up to a cap)."""
+    repo = repository()
+    counts = {
+        e.qualname: repo.count(e, cap=HOME_COUNT_CAP)
+        for a in formwork().appset.apps.values()
+        for e in a.entities.values()
+        if allowed(e, "read")
+    }
+    return render_template("home.html", counts=counts, cap=HOME_COUNT_CAP)
