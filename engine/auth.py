@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -51,6 +57,45 @@ def add_user(db: Database, username: str, password: str, role: str) -> User:
     return _user(row)
 
 
+class _VerifiedCredentials:
+    """Credentials that passed the slow password hash recently, so that an API client
+    sending HTTP Basic credentials with every request pays for scrypt once, not each time.
+
+    Entries are keyed by the stored hash too: a changed password or role invalidates
+    them. The password itself is kept only as an HMAC under a key that lives in this
+    process's memory.
+    """
+
+    def __init__(self, size: int = 1024, seconds: float = 300.0):
+        self.size, self.seconds = size, seconds
+        self.key = secrets.token_bytes(32)
+        self.entries: OrderedDict[tuple[str, str, bytes], float] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def _key(self, row: sa.RowMapping, password: str) -> tuple[str, str, bytes]:
+        mac = hmac.new(self.key, password.encode(), hashlib.sha256).digest()
+        return (row["username"], row["password_hash"], mac)
+
+    def seen(self, row: sa.RowMapping, password: str) -> bool:
+        key = self._key(row, password)
+        with self.lock:
+            expires = self.entries.get(key)
+            if expires is None or expires < time.monotonic():
+                self.entries.pop(key, None)
+                return False
+            self.entries.move_to_end(key)
+            return True
+
+    def remember(self, row: sa.RowMapping, password: str) -> None:
+        with self.lock:
+            self.entries[self._key(row, password)] = time.monotonic() + self.seconds
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+_verified = _VerifiedCredentials()
+
+
 def authenticate(db: Database, username: str, password: str) -> User | None:
     table = db.system("user")
     with db.engine.connect() as conn:
@@ -59,8 +104,12 @@ def authenticate(db: Database, username: str, password: str) -> User | None:
             .mappings()
             .first()
         )
-    if row is None or not row["active"] or not check_password_hash(row["password_hash"], password):
+    if row is None or not row["active"]:
         return None
+    if not _verified.seen(row, password):
+        if not check_password_hash(row["password_hash"], password):
+            return None
+        _verified.remember(row, password)
     return _user(row)
 
 
