@@ -4,9 +4,10 @@ from engine.storage.database import Database, database_url
 from engine.storage.events import RecordEvent
 from engine.storage.migrate import DestructiveMigration, MigrationPlan
 from engine.storage.query import Filter
-from engine.storage.repository import BulkValidationError, Page, Repository
+from engine.storage.reader import Page, Reader
+from engine.storage.repository import BulkValidationError, Repository
 
 __all__ = [
     "BulkValidationError", "Database", "DestructiveMigration", "Filter", "MigrationPlan", "Page",
-    "RecordEvent", "Repository", "database_url",
+    "Reader", "RecordEvent", "Repository", "database_url",
 ]  # fmt: skip
