@@ -172,6 +172,14 @@ class Builder:
             listed = known_field((*base, "search", i), col, "search field") and col in fields
             if listed and fields[col].value_type.name not in texty:
                 self.fail(src, (*base, "search", i), f"search field '{col}' is not a text field")
+        indexes = []
+        for i, cols in enumerate(raw.get("indexes", ())):
+            found = [
+                known_field((*base, "indexes", i, j), col, "index field")
+                for j, col in enumerate(cols)
+            ]
+            if all(found):
+                indexes.append(tuple(cols))
         sections = []
         for i, sec in enumerate(raw.get("sections", ())):
             for j, col in enumerate(sec["fields"]):
@@ -213,6 +221,7 @@ class Builder:
             fields=frozen_map(fields), checks=tuple(checks),
             list_columns=columns or tuple(list(fields)[:6]), list_filters=filters,
             default_sort=default_sort, page_size=list_raw.get("page_size", 50), search=search,
+            indexes=tuple(indexes),
             sections=tuple(sections), permissions=frozen_map(permissions),
             description=raw.get("description", ""),
         )  # fmt: skip

@@ -109,6 +109,7 @@ class Entity:
     default_sort: tuple[tuple[str, bool], ...] = (("id", True),)  # (field, descending)
     page_size: int = 50
     search: tuple[str, ...] = ()
+    indexes: tuple[tuple[str, ...], ...] = ()
     sections: tuple[Section, ...] = ()
     permissions: Mapping[str, frozenset[str]] = field(default_factory=lambda: DEFAULT_PERMISSIONS)
     relations: tuple[Relation, ...] = ()

@@ -117,6 +117,9 @@ def _relevant(op: Any) -> bool:
     # Nullability is the Repository's business (see tables.py); comments/defaults are noise.
     if isinstance(op, ops.AlterColumnOp):
         return op.modify_type is not None
+    if isinstance(op, ops.DropIndexOp):
+        # Only indexes named as Formwork names them; one a DBA added by hand stays.
+        return str(op.index_name).startswith(f"ix_{op.table_name}_")
     return not isinstance(
         op, ops.CreateForeignKeyOp | ops.DropConstraintOp | ops.CreateUniqueConstraintOp
     )

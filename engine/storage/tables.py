@@ -50,6 +50,11 @@ def entity_table(metadata: sa.MetaData, appset: AppSet, entity: Entity) -> sa.Ta
     # Unique indexes rather than constraints: both databases add them without a table rebuild.
     for name, unique in indexed:
         sa.Index(f"ix_{entity.table_name}_{name}", table.c[name], unique=unique)
+    # Declared composite indexes end with id, the tie-breaker of every sort.
+    for cols in entity.indexes:
+        sa.Index(
+            f"ix_{entity.table_name}_{'_'.join(cols)}", *(table.c[c] for c in cols), table.c.id
+        )
     # The list's default sort must not scan the table: index it, with id as tie-breaker.
     sort = [name for name, _ in entity.default_sort if name != "id"]
     if sort and sort[0] not in {name for name, _ in indexed}:
