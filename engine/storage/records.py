@@ -38,16 +38,39 @@ def currency_of(entity: Entity, field_name: str, row: Mapping[str, Any]) -> str 
     return row.get(source) if source else None
 
 
+_MONEY: dict[int, tuple[Entity, tuple[tuple[str, str | None], ...]]] = {}
+
+
+def _money_fields(entity: Entity) -> tuple[tuple[str, str | None], ...]:
+    """(money field, the field holding its currency) of an entity, worked out once."""
+    known = _MONEY.get(id(entity))
+    if known is None or known[0] is not entity:
+        spec = tuple(
+            (f.name, f.currency_field or ("currency" if "currency" in entity.fields else None))
+            for f in entity.fields.values()
+            if f.value_type.name == "money"
+        )
+        known = _MONEY[id(entity)] = (entity, spec)
+    return known[1]
+
+
 def normalise(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     """Money read back at the currency's own number of places (100.0000 EUR -> 100.00)."""
     out = dict(row)
-    for field in entity.fields.values():
-        if field.value_type.name == "money" and out.get(field.name) is not None:
-            value = out[field.name]
-            currency = currency_of(entity, field.name, out)
-            if money.fits_currency(value, currency):
-                out[field.name] = money.round_money(value, currency)
+    for name, source in _money_fields(entity):
+        value = out.get(name)
+        if value is not None:
+            rounded = money.round_money(value, out.get(source) if source else None)
+            if rounded == value:
+                out[name] = rounded
     return out
+
+
+def _dicts(result: sa.CursorResult[Any]) -> Iterator[dict[str, Any]]:
+    """Rows as plain dicts; much cheaper than dict(RowMapping), which builds its keys each time."""
+    keys = list(result.keys())
+    for values in result:
+        yield dict(zip(keys, values, strict=True))
 
 
 class Loader:
@@ -65,7 +88,7 @@ class Loader:
         entity = self.db.appset.entity(qualname)
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
-            for row in self.conn.execute(sa.select(table).where(table.c.id.in_(chunk))).mappings():
+            for row in _dicts(self.conn.execute(sa.select(table).where(table.c.id.in_(chunk)))):
                 cache[row["id"]] = normalise(entity, row)
             for i in chunk:
                 cache.setdefault(i, None)
@@ -94,14 +117,17 @@ class Loader:
             chunk = missing[start : start + CHUNK]
             for i in chunk:
                 cache[i] = []
-            for row in self.conn.execute(sa.select(table).where(col.in_(chunk))).mappings():
-                cache[row[relation.field]].append(dict(row))
+            for row in _dicts(self.conn.execute(sa.select(table).where(col.in_(chunk)))):
+                cache[row[relation.field]].append(row)
 
     def children(self, relation: Relation, parent_id: int | None) -> list[dict[str, Any]]:
         if parent_id is None:
             return []
-        self.fetch_children(relation, [parent_id])
-        return self.children_cache[(relation.child, relation.field)][parent_id]
+        cache = self.children_cache.get((relation.child, relation.field))
+        if cache is None or parent_id not in cache:
+            self.fetch_children(relation, [parent_id])
+            cache = self.children_cache[(relation.child, relation.field)]
+        return cache[parent_id]
 
 
 class RefView(Mapping[str, Any]):

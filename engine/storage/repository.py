@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine import clock, money
-from engine.appdef import Entity, Field
+from engine.appdef import Entity, Field, Relation
 from engine.appdef.build import computed_dependencies
 from engine.errors import NotFound, StaleVersion, ValidationError
 from engine.expr import ExpressionError
@@ -70,6 +70,35 @@ class EntityPlan:
 
     computed_order: tuple[Field, ...]
     parents: tuple[tuple[str, str], ...]  # (parent qualname, child's ref field) to refresh
+    # relation name -> child fields, for relations that expressions read only as sum(rel.field):
+    # a refresh asks the database for the sums instead of loading every child row
+    summed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def _summed_relations(ent: Entity) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Relations that the entity's computed fields and checks read only as `sum(rel.field)`."""
+    import ast
+
+    trees = [f.expr.tree for f in ent.computed_fields if f.expr]
+    trees += [c.when.tree for c in ent.checks]
+    nodes = [n for tree in trees for n in ast.walk(tree)]
+    out = []
+    for relation in ent.relations:
+        uses = [n for n in nodes if isinstance(n, ast.Name) and n.id == relation.name]
+        sums = [
+            n.args[0].attr
+            for n in nodes
+            if isinstance(n, ast.Call)
+            and isinstance(n.func, ast.Name)
+            and n.func.id == "sum"
+            and len(n.args) == 1
+            and isinstance(n.args[0], ast.Attribute)
+            and isinstance(n.args[0].value, ast.Name)
+            and n.args[0].value.id == relation.name
+        ]
+        if uses and len(uses) == len(sums):
+            out.append((relation.name, tuple(sorted(set(sums)))))
+    return tuple(out)
 
 
 class Repository(Reader):
@@ -138,14 +167,7 @@ class Repository(Reader):
                     created_by=self.user,
                     updated_by=self.user,
                 )
-            ids: list[int] = []
-            columns = [c.name for c in table.columns if c.name != "id"]
-            for start in range(0, len(rows), BATCH):
-                batch = [{c: r.get(c) for c in columns} for r in rows[start : start + BATCH]]
-                result = conn.execute(
-                    table.insert().returning(table.c.id, sort_by_parameter_order=True), batch
-                )
-                ids.extend(result.scalars().all())
+            ids = self._insert(conn, table, rows)
             stored = []
             for row, new_id in zip(rows, ids, strict=True):
                 row["id"] = new_id
@@ -154,6 +176,31 @@ class Repository(Reader):
             self._emit(conn, ent, "created", [(r["id"], None, r) for r in stored])
             self._refresh_parents(ent, stored)
         return stored if _return_rows else ids
+
+    def _insert(
+        self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
+    ) -> list[int]:
+        """Insert rows in batches; their new ids, in order."""
+        columns = [c.name for c in table.columns if c.name != "id"]
+        values = [{c: r.get(c) for c in columns} for r in rows]
+        if self.db.dialect != "sqlite" or len(values) < 2:
+            ids: list[int] = []
+            stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
+            for start in range(0, len(values), BATCH):
+                ids.extend(conn.execute(stmt, values[start : start + BATCH]).scalars().all())
+            return ids
+        # SQLite cannot promise the order of a multi-row INSERT's RETURNING, so SQLAlchemy
+        # sends `sort_by_parameter_order` inserts one row at a time (100,000 statements for
+        # 100,000 rows). Instead: the first row alone, which takes the database's write lock
+        # for the rest of the transaction, then the others with the ids that follow it, in
+        # one executemany. No other writer can take an id in between, and no row can have an
+        # id above the one SQLite just picked (it picks max(id) + 1).
+        first = conn.execute(table.insert().returning(table.c.id), values[0]).scalar_one()
+        ids = list(range(first, first + len(values)))
+        rest = [{**v, "id": i} for v, i in zip(values[1:], ids[1:], strict=True)]
+        for start in range(0, len(rest), BATCH):
+            conn.execute(table.insert(), rest[start : start + BATCH])
+        return ids
 
     def update(
         self,
@@ -463,26 +510,37 @@ class Repository(Reader):
         assert conn is not None
         table = self.db.table(ent.qualname)
         self.loader.forget(ent.qualname, ids)
+        summed = dict(self._plan(ent).summed)
+        synthetic = []  # children caches holding one row of sums per parent, not real rows
         for relation in ent.relations:
-            self.loader.children_cache.pop((relation.child, relation.field), None)
-            self.loader.fetch_children(relation, ids)
-        self.loader.fetch(ent.qualname, ids)
-        changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
-        for record_id in ids:
-            current = self.loader.get(ent.qualname, record_id)
-            if current is None:
-                continue
-            row = dict(current)
-            errors: dict[str, str] = {}
-            context = self._context(ent, row, record_id)
-            self._compute(ent, row, context, errors)
-            if any(row[f.name] != current.get(f.name) for f in ent.computed_fields):
-                # A record's checks hold whoever changes it, also through related records.
-                self._run_checks(ent, context, errors)
-                changed.append((current, row))
-            if errors:
-                label = self._render_labels(ent, [row], depth=0).get(record_id, f"#{record_id}")
-                raise ValidationError({k: f"{label}: {v}" for k, v in errors.items()})
+            key = (relation.child, relation.field)
+            self.loader.children_cache.pop(key, None)
+            if relation.name in summed:
+                self._fetch_sums(relation, ids, summed[relation.name])
+                synthetic.append(key)
+            else:
+                self.loader.fetch_children(relation, ids)
+        try:
+            self.loader.fetch(ent.qualname, ids)
+            changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            for record_id in ids:
+                current = self.loader.get(ent.qualname, record_id)
+                if current is None:
+                    continue
+                row = dict(current)
+                errors: dict[str, str] = {}
+                context = self._context(ent, row, record_id)
+                self._compute(ent, row, context, errors)
+                if any(row[f.name] != current.get(f.name) for f in ent.computed_fields):
+                    # A record's checks hold whoever changes it, also through related records.
+                    self._run_checks(ent, context, errors)
+                    changed.append((current, row))
+                if errors:
+                    label = self._render_labels(ent, [row], depth=0).get(record_id, f"#{record_id}")
+                    raise ValidationError({k: f"{label}: {v}" for k, v in errors.items()})
+        finally:
+            for key in synthetic:  # never serve them as the children themselves
+                self.loader.children_cache.pop(key, None)
         if not changed:
             return
         names = [f.name for f in ent.computed_fields]
@@ -497,6 +555,23 @@ class Repository(Reader):
         self.loader.forget(ent.qualname, [r["id"] for _, r in changed])
         self._emit(conn, ent, "updated", [(r["id"], b, r) for b, r in changed])
         self._refresh_parents(ent, [r for _, r in changed])
+
+    def _fetch_sums(self, relation: Relation, ids: list[int], fields: tuple[str, ...]) -> None:
+        """One row per parent holding the sums: `sum(rel.field)` over it is the same total."""
+        table = self.db.table(relation.child)
+        fk = table.c[relation.field]
+        cache = self.loader.children_cache.setdefault((relation.child, relation.field), {})
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start : start + CHUNK]
+            for i in chunk:
+                cache[i] = []
+            stmt = (
+                sa.select(fk, *(sa.func.sum(table.c[f]).label(f) for f in fields))
+                .where(fk.in_(chunk))
+                .group_by(fk)
+            )
+            for row in self._conn.execute(stmt):  # type: ignore[union-attr]
+                cache[row[0]] = [dict(zip(fields, row[1:], strict=True))]
 
     # -- audit and events -----------------------------------------------------------------------
 
@@ -566,7 +641,9 @@ def _plans(db: Database) -> dict[str, EntityPlan]:
             for f in ent.computed_fields
         }
         order = tuple(ent.fields[name] for name in TopologicalSorter(local).static_order())
-        plans[ent.qualname] = EntityPlan(order, tuple(sorted(parents.get(ent.qualname, ()))))
+        plans[ent.qualname] = EntityPlan(
+            order, tuple(sorted(parents.get(ent.qualname, ()))), _summed_relations(ent)
+        )
     return plans
 
 
