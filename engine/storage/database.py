@@ -28,12 +28,21 @@ def database_url(url: str | None = None) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own transaction handling starts a transaction only at the first write,
+    # so a Repository's validation reads would run outside it, and DDL would commit at
+    # once. Take it over: autocommit at the driver, BEGIN when SQLAlchemy begins (the
+    # recipe in SQLAlchemy's SQLite dialect documentation).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    conn.exec_driver_sql("BEGIN")
 
 
 class Database:
@@ -45,6 +54,7 @@ class Database:
         self.engine = sa.create_engine(self.url, **engine_options)
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+            sa.event.listen(self.engine, "begin", _sqlite_begin)
         self.metadata, self.tables = build_metadata(appset)
         self.listeners: list[Callable[[RecordEvent, sa.Connection], None]] = []
 

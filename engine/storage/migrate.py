@@ -158,21 +158,21 @@ def apply(db: Database, migration: MigrationPlan, allow_destructive: bool = Fals
         isinstance(s.op, ops.DropColumnOp | ops.AlterColumnOp) for s in migration.steps
     )
     with db.engine.connect() as conn:
-        if rebuild:
-            # SQLite drops a column by rebuilding the table, and dropping the old table fails
-            # while foreign keys are enforced and other rows point at it. The pragma only
-            # changes outside a transaction; the keys are checked before the commit instead.
-            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            conn.commit()
+        # SQLite drops a column by rebuilding the table, and dropping the old table fails
+        # while foreign keys are enforced and other rows point at it. The pragma only
+        # changes outside a transaction, so it goes straight to the driver's connection
+        # (in autocommit, see database.py); the keys are checked before the commit instead.
+        raw = conn.connection.driver_connection if rebuild else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
         try:
             with conn.begin():
                 _apply_steps(db, conn, migration)
                 if rebuild and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
                     raise DestructiveMigration("the change would break references between records")
         finally:
-            if rebuild:
-                conn.exec_driver_sql("PRAGMA foreign_keys=ON")
-                conn.commit()
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def _apply_steps(db: Database, conn: sa.Connection, migration: MigrationPlan) -> None:
