@@ -456,9 +456,7 @@ class Builder:
             exprs.append(((*base, "checks", i, "when", "="), chk.when))
         for path, expr in exprs:
             for chain in sorted(expr.paths):
-                if f"{entity.qualname}.{chain[0]}" in self.broken:
-                    continue
-                problem = resolve_path(appset, entity, chain)
+                problem = resolve_path(appset, entity, chain, frozenset(self.broken))
                 literal = self.not_literal.get((src.file, path))
                 if problem and literal:
                     self.fail(src, path, f"{literal} (nor an expression: {problem})")
@@ -492,10 +490,16 @@ class Builder:
             visit(node, [])
 
 
-def resolve_path(appset: AppSet, entity: Entity, chain: tuple[str, ...]) -> str | None:
-    """None when `chain` (e.g. customer.payment_terms_days) names something real."""
+def resolve_path(
+    appset: AppSet, entity: Entity, chain: tuple[str, ...], broken: frozenset[str] = frozenset()
+) -> str | None:
+    """None when `chain` (e.g. customer.payment_terms_days) names something real.
+
+    `broken` holds `app.entity.field` of fields already reported as wrong: a path through
+    one of them, or through the relation a broken ref would have made, is not reported again.
+    """
     head, rest = chain[0], chain[1:]
-    if head in ("True", "False", "None"):
+    if head in ("True", "False", "None") or f"{entity.qualname}.{head}" in broken:
         return None
     if head in entity.fields or head == "id":
         f = entity.fields.get(head)
@@ -503,7 +507,7 @@ def resolve_path(appset: AppSet, entity: Entity, chain: tuple[str, ...]) -> str 
             return None
         if f is None or not f.ref:
             return f"'{head}' is not a reference, so '{'.'.join(chain)}' reads nothing"
-        return resolve_path(appset, appset.entity(f.ref), rest)
+        return resolve_path(appset, appset.entity(f.ref), rest, broken)
     relation = next((r for r in entity.relations if r.name == head), None)
     if relation is not None:
         child = appset.entity(relation.child)
@@ -513,6 +517,8 @@ def resolve_path(appset: AppSet, entity: Entity, chain: tuple[str, ...]) -> str 
             return (f"'{child.name}' has no field '{'.'.join(rest)}'"
                     f"{did_you_mean(rest[0], child.fields)}")  # fmt: skip
         return None
+    if any(b.split(".")[1] == head for b in broken):
+        return None  # possibly the relation of a child whose broken ref points here
     names = [*entity.fields, *(r.name for r in entity.relations)]
     return f"'{head}' is not a field of {entity.name}{did_you_mean(head, names)}"
 
