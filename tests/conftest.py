@@ -3,6 +3,7 @@ PostgreSQL, a repository, a Flask app and client, and a log-in helper."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,41 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     assert PG_URL is not None
     reset_postgres(PG_URL)
     return PG_URL
+
+
+def run_on_postgres(sql: str) -> None:
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(sql))
+    engine.dispose()
+
+
+@contextlib.contextmanager
+def _private_database(
+    backend: str, appset: AppSet, folder: Path, schema: str
+) -> Iterator[Database]:
+    """A migrated database that outlives single tests (module fixtures): a SQLite file in
+    `folder`, or on PostgreSQL a schema of its own, which the per-test fixtures (that
+    recreate `public`) leave alone."""
+    if backend == "sqlite":
+        database = Database(appset, f"sqlite:///{folder / f'{schema}.db'}")
+    else:
+        assert PG_URL is not None
+        run_on_postgres(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+        database = Database(appset, PG_URL, connect_args={"options": f"-csearch_path={schema}"})
+    database.migrate()
+    try:
+        yield database
+    finally:
+        database.dispose()
+        if backend == "postgresql":
+            run_on_postgres(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def private_database():
+    """`with private_database(backend, appset, folder, schema) as db:` for module fixtures."""
+    return _private_database
 
 
 def make_db(appset: AppSet, url: str) -> Database:

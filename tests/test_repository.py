@@ -511,31 +511,16 @@ def test_bulk_create_writes_every_record(db: Database, repo: Repository) -> None
 # -- queries (read-only: one database per backend for all of them) -------------------------------
 
 
-def on_postgres(sql: str) -> None:
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(sql))
-    engine.dispose()
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def query_db(
-    request: pytest.FixtureRequest, appset: AppSet, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    appset: AppSet,
+    tmp_path_factory: pytest.TempPathFactory,
+    private_database,
 ) -> Iterator[Database]:
-    """A database of its own; on PostgreSQL a schema of its own, which the per-test
-    fixtures (that recreate `public`) leave alone."""
-    schema = "fw_test_repository_query"
-    if request.param == "sqlite":
-        database = Database(appset, f"sqlite:///{tmp_path_factory.mktemp('query') / 'q.db'}")
-    else:
-        assert PG_URL is not None
-        on_postgres(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
-        database = Database(appset, PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    database.migrate()
-    yield database
-    database.dispose()
-    if request.param == "postgresql":
-        on_postgres(f"DROP SCHEMA {schema} CASCADE")
+    folder = tmp_path_factory.mktemp("query")
+    with private_database(request.param, appset, folder, "fw_test_repository_query") as database:
+        yield database
 
 
 @pytest.fixture(scope="module")

@@ -42,29 +42,18 @@ PROPERTY = settings(
 )
 
 
-def on_postgres(sql: str) -> None:
-    engine = sa.create_engine(PG_URL)
-    with engine.begin() as conn:
-        conn.execute(sa.text(sql))
-    engine.dispose()
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def shared_db(
-    request: pytest.FixtureRequest, appset: AppSet, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    appset: AppSet,
+    tmp_path_factory: pytest.TempPathFactory,
+    private_database,
 ) -> Iterator[Database]:
-    schema = "fw_test_repository_properties"
-    if request.param == "sqlite":
-        database = Database(appset, f"sqlite:///{tmp_path_factory.mktemp('props') / 'p.db'}")
-    else:
-        assert PG_URL is not None
-        on_postgres(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
-        database = Database(appset, PG_URL, connect_args={"options": f"-csearch_path={schema}"})
-    database.migrate()
-    yield database
-    database.dispose()
-    if request.param == "postgresql":
-        on_postgres(f"DROP SCHEMA {schema} CASCADE")
+    folder = tmp_path_factory.mktemp("props")
+    with private_database(
+        request.param, appset, folder, "fw_test_repository_properties"
+    ) as database:
+        yield database
 
 
 @pytest.fixture(scope="module")
