@@ -39,7 +39,7 @@ from engine.forms import (
     record_values,
 )
 from engine.storage import Filter, Page, Repository
-from engine.storage.query import parse_sort
+from engine.storage.query import parse_sort, search_fields
 from web.context import allowed, entity_or_404, formwork, repository, require
 
 bp = Blueprint("records", __name__)
@@ -210,7 +210,7 @@ def list_records(app: str, entity: str):
         prev_url=_url_with(page=page_no - 1 if page_no > 2 else None) if page_no > 1 else None,
         next_url=_url_with(page=page_no + 1) if page.has_more else None,
         search=search,
-        searchable=bool(ent.search or _default_search(ent)),
+        searchable=bool(search_fields(ent)),
         sort=sort,
         controls=controls,
         extra_filters=extra,
@@ -229,10 +229,6 @@ def _is_ref(entity: Entity, name: str) -> bool:
 
 def _q(search: str) -> dict[str, str]:
     return {"q": search} if search else {}
-
-
-def _default_search(entity: Entity) -> list[str]:
-    return [f for f, d in entity.fields.items() if d.value_type.name in ("string", "email")]
 
 
 def _prefill(entity: Entity, filters: list[Filter]) -> dict[str, str]:

@@ -95,10 +95,15 @@ def where_clause(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
     return COMPARE[op](col, value)
 
 
-def search_clause(entity: Entity, table: sa.Table, text: str) -> sa.ColumnElement[bool] | None:
-    fields = entity.search or tuple(
+def search_fields(entity: Entity) -> tuple[str, ...]:
+    """The entity's `search` fields, or else its short text fields."""
+    return entity.search or tuple(
         f.name for f in entity.fields.values() if f.value_type.name in ("string", "email")
     )
+
+
+def search_clause(entity: Entity, table: sa.Table, text: str) -> sa.ColumnElement[bool] | None:
+    fields = search_fields(entity)
     text = text.replace("\x00", "").strip().lower()  # PostgreSQL text cannot hold NUL
     if not text or not fields:
         return None
