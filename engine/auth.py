@@ -33,8 +33,8 @@ def _user(row: sa.RowMapping) -> User:
     return User(row["id"], row["username"], row["role"], row["active"])
 
 
-def add_user(db: Database, username: str, password: str, role: str) -> User:
-    """Create a user, or reset the password and role of an existing one."""
+def _check_new_user(username: str, password: str, role: str) -> str:
+    """The username, stripped, once it, the password and the role are acceptable."""
     errors = {}
     username = username.strip()
     if not username or len(username) > 80:
@@ -45,10 +45,27 @@ def add_user(db: Database, username: str, password: str, role: str) -> User:
         errors["password"] = f"must be at least {MIN_PASSWORD} characters"
     if errors:
         raise ValidationError(errors)
+    return username
+
+
+def add_user(db: Database, username: str, password: str, role: str) -> User:
+    """Create a user, or reset the password and role of an existing one."""
+    return _save_user(db, username, password, role, replace=True)
+
+
+def create_user(db: Database, username: str, password: str, role: str) -> User | None:
+    """Create a user; None, and nothing changed, when the name is taken already."""
+    return _save_user(db, username, password, role, replace=False)
+
+
+def _save_user(db: Database, username: str, password: str, role: str, replace: bool):
+    username = _check_new_user(username, password, role)
     table = db.system("user")
     values = {"password_hash": generate_password_hash(password), "role": role, "active": True}
     with db.engine.begin() as conn:
         existing = conn.execute(sa.select(table.c.id).where(table.c.username == username)).first()
+        if existing and not replace:
+            return None
         if existing:
             conn.execute(table.update().where(table.c.id == existing.id).values(**values))
         else:

@@ -374,7 +374,10 @@ def demo(
     click.echo("")
     address = f"http://{host}:{port}"
     for username, password, _role in users:
-        click.secho(f"  Log in at {address} as {username} / {password}", bold=True)
+        if password is None:
+            click.echo(f"  {username}: an existing user, left as it is (password unchanged)")
+        else:
+            click.secho(f"  Log in at {address} as {username} / {password}", bold=True)
     click.echo("")
     if no_serve:
         click.echo(f"Serve it later with: formwork --database {url} serve")

@@ -12,14 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 import unicodedata
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from engine import clock, money
 from engine.appdef import AppSet
-from engine.auth import add_user
+from engine.auth import create_user
 from engine.errors import FormworkError
 from engine.storage import Database, Repository
 
@@ -617,11 +616,13 @@ def counts(db: Database) -> dict[str, int]:
     return {qualname: repo.count(qualname) for qualname in NEEDED}
 
 
-def add_users(db: Database) -> Sequence[tuple[str, str, str]]:
-    """The demo's log-ins (created, or reset to the documented password)."""
-    for username, password, role in USERS:
-        add_user(db, username, password, role)
-    return USERS
+def add_users(db: Database) -> list[tuple[str, str | None, str]]:
+    """The demo's log-ins: (name, password, role) of each, the password None for a user that
+    existed already. An existing user is never changed: someone may have set a real password."""
+    return [
+        (name, password if create_user(db, name, password, role) else None, role)
+        for name, password, role in USERS
+    ]
 
 
 def load(db: Database, today: dt.date | None = None, seed: int = SEED) -> bool:
