@@ -113,6 +113,22 @@ def _int(text: Any) -> int | None:
         return None
 
 
+MAX_VERSION = 2**31 - 1  # the version column is an INTEGER
+NO_VERSION = (
+    "this form did not say which version of the record it changes, so nothing was saved; "
+    "check the values below against the record as it is now and save again"
+)
+
+
+def _form_version(form: Any) -> int | None:
+    """The record version a posted form was based on, or None when it is missing or garbage:
+    without it the stale-version check cannot run, so the write must be refused."""
+    text = (form.get("version") or "").strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        return None  # the page wrote ASCII digits; anything else did not come from it
+    return int(text) if 0 < int(text) <= MAX_VERSION else None
+
+
 def _id(text: Any) -> int | None:
     """A record id from user text, or None: the database refuses ids beyond BIGINT."""
     number = _int(text)
@@ -462,7 +478,10 @@ def edit_record(app: str, entity: str, record_id: int):
         texts = record_values(ent, record)
         return _render_form(repo, ent, record, texts, {}, version=record["version"])
     values, errors = parse_form(ent, request.form, _locale(), editing=True)
-    version = _int(request.form.get("version"))
+    version = _form_version(request.form)
+    if version is None:
+        errors = {"": NO_VERSION, **errors}
+        return _render_form(repo, ent, record, request.form, errors, version=record["version"]), 400
     if not errors:
         try:
             saved = repo.update(ent, record_id, values, version=version)
@@ -567,9 +586,11 @@ def delete_record(app: str, entity: str, record_id: int):
     record = _record(repo, ent, record_id)
     version = record["version"]
     errors: list[str] = []
-    if request.method == "POST":
+    if request.method == "POST" and _form_version(request.form) is None:
+        errors = [error_sentence(ent, "", NO_VERSION.replace("changes", "deletes"))]
+    elif request.method == "POST":
         try:
-            repo.delete(ent, record_id, version=_int(request.form.get("version")))
+            repo.delete(ent, record_id, version=_form_version(request.form))
         except ValidationError as exc:
             errors = _messages(ent, exc.errors)
         except StaleVersion as exc:
