@@ -38,6 +38,7 @@ from benchdata import (
     profile_report,
 )
 
+from engine.permissions import Principal
 from engine.storage import Database
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -170,7 +171,7 @@ def timed(
 
 
 def run(db: Database, args: argparse.Namespace, profile: Path | None) -> Results:
-    repo = db.repository("bench")
+    repo = db.repository(Principal.system("bench"))
     results: Results = []
 
     def in_batches(entity: str, records: list[dict[str, Any]]) -> Callable[[], list[int]]:

@@ -21,12 +21,13 @@ from click.core import ParameterSource
 
 from engine.appdef import ROLES, AppSet, check_apps, load_apps
 from engine.errors import DefinitionErrors, FormworkError
+from engine.permissions import Principal
 from engine.recordio import ImportFailed
 from engine.storage import Database, database_url
 
 BUNDLED_APPS = Path(__file__).resolve().parent.parent / "apps"
 DEMO_DATABASE = "sqlite:///formwork-demo.db"
-CLI_USER = "cli"
+CLI = Principal.system("cli")  # the CLI acts on the operator's authority
 
 
 # -- settings and errors --------------------------------------------------------------------------
@@ -472,7 +473,7 @@ def records_export(entity: str, fmt: str, output: Path | None) -> None:
 
     with _database() as db:
         qualname = _entity_name(db, entity)
-        repo = db.repository(CLI_USER)
+        repo = db.repository(CLI)
         if output is None:
             count = export_records(repo, qualname, fmt, sys.stdout)
         else:
@@ -501,5 +502,5 @@ def records_import(entity: str, file: Path, fmt: str | None) -> None:
     data = file.read_bytes()
     with _database() as db:
         qualname = _entity_name(db, entity)
-        ids = import_records(db.repository(CLI_USER), qualname, data, kind, str(file))
+        ids = import_records(db.repository(CLI), qualname, data, kind, str(file))
     click.echo(f"imported {_plural(len(ids), 'record')} into {qualname}")

@@ -20,9 +20,11 @@ from engine import clock, money
 from engine.appdef import AppSet
 from engine.auth import create_user
 from engine.errors import FormworkError
+from engine.permissions import Principal
 from engine.storage import Database, Repository
 
 SEED = 42
+DEMO = Principal.system("demo")  # the demo loader writes on its own authority
 DAYS = 240  # about eight months of history
 USERS: tuple[tuple[str, str, str], ...] = (
     ("admin", "formwork-admin", "admin"),
@@ -608,11 +610,11 @@ def _contacts(
 
 
 def has_data(db: Database) -> bool:
-    return db.repository().count("receivables.customer", cap=1) > 0
+    return db.repository(DEMO).count("receivables.customer", cap=1) > 0
 
 
 def counts(db: Database) -> dict[str, int]:
-    repo = db.repository()
+    repo = db.repository(DEMO)
     return {qualname: repo.count(qualname) for qualname in NEEDED}
 
 
@@ -631,7 +633,7 @@ def load(db: Database, today: dt.date | None = None, seed: int = SEED) -> bool:
     if has_data(db):
         return False
     plan = build_plan(today or clock.today(), seed)
-    repo = db.repository("demo")
+    repo = db.repository(DEMO)
     with repo.transaction():
         write(repo, plan)
     return True

@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.appdef import AppSet, load_apps
+from engine.permissions import Principal
 from engine.storage import Database, Repository
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +95,7 @@ def db(appset: AppSet, database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def repo(db: Database) -> Repository:
-    return db.repository("tester")
+    return db.repository(Principal.system("tester"))
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from engine.permissions import Principal
 from engine.storage.records import jsonable
 
 CUSTOMERS = "/api/receivables/customer"
@@ -28,7 +29,7 @@ def js(response, status: int) -> dict:
 
 @pytest.fixture
 def repo(app):
-    return app.extensions["formwork"].db.repository("tester")
+    return app.extensions["formwork"].db.repository(Principal.system("tester"))
 
 
 @pytest.fixture
@@ -475,7 +476,7 @@ def test_fields_named_like_list_parameters_filter_with_eq(tmp_path):
     )
     db = app.extensions["formwork"].db
     add_user(db, "clerk", "clerk-pass", "clerk")
-    repo = db.repository("tester")
+    repo = db.repository(Principal.system("tester"))
     for name, sort in [("a", 2), ("b", 1), ("c", 2)]:
         repo.create("shop.shelf", {"name": name, "sort": sort})
     client = app.test_client()

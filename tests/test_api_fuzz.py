@@ -17,6 +17,8 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from werkzeug.security import generate_password_hash
 
+from engine.permissions import Principal
+
 AUTH = {"Authorization": "Basic " + base64.b64encode(b"admin:admin-pass").decode()}
 EXAMPLES = {GenerationMode.POSITIVE: 6, GenerationMode.NEGATIVE: 3}
 
@@ -32,7 +34,7 @@ def cheap_password(app) -> None:
 
 def seed(app) -> None:
     """A few records, so that generated ids (small ones first) find something to read and edit."""
-    repo = app.extensions["formwork"].db.repository("seed")
+    repo = app.extensions["formwork"].db.repository(Principal.system("seed"))
     customer = repo.create("receivables.customer", {"name": "ACME"})
     invoice = repo.create(
         "receivables.invoice",

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from engine.appdef import load_apps
 from engine.auth import authenticate, list_users
 from engine.cli import cli
+from engine.permissions import Principal
 from engine.storage import Database
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
@@ -124,7 +125,7 @@ def test_check_takes_paths_and_says_when_there_is_nothing(tmp_path):
 
 def seed(apps: Path, url: str) -> None:
     db = Database(load_apps([apps]), url)
-    repo = db.repository("test")
+    repo = db.repository(Principal.system("test"))
     ids = repo.bulk_create(
         "receivables.customer", [{"name": "ACME GmbH"}, {"name": "Nordlicht Logistik GmbH"}]
     )
@@ -141,7 +142,7 @@ def seed(apps: Path, url: str) -> None:
 
 def snapshot(apps: Path, url: str) -> dict[str, list[dict]]:
     db = Database(load_apps([apps]), url)
-    repo = db.repository()
+    repo = db.repository(Principal.system("tester"))
     out = {
         e: repo.query(e, sort="id", limit=1000).rows
         for e in ("receivables.customer", "receivables.invoice")
@@ -182,7 +183,9 @@ def test_dropping_a_field_is_refused_unless_allowed(apps, database_url):
     assert run("--apps", apps, "--database", database_url, "migrate").exit_code == 0
     seed(apps, database_url)
     db = Database(load_apps([apps]), database_url)
-    db.repository().update("receivables.customer", 1, {"website": "https://acme.example"})
+    db.repository(Principal.system("tester")).update(
+        "receivables.customer", 1, {"website": "https://acme.example"}
+    )
     db.dispose()
     before = snapshot(apps, database_url)
     edit(apps / "receivables.yaml", "      website: {type: url}\n", "")
@@ -213,7 +216,7 @@ def test_dropping_a_field_is_refused_unless_allowed(apps, database_url):
 def filled(db, database_url, tmp_path, monkeypatch) -> str:
     """A migrated database with two customers; the working folder is a temporary one."""
     monkeypatch.chdir(tmp_path)
-    db.repository("test").bulk_create(
+    db.repository(Principal.system("test")).bulk_create(
         "receivables.customer",
         [
             {"name": "ACME GmbH", "payment_terms_days": 14},
@@ -237,15 +240,17 @@ def test_import_resolves_customers_by_name(filled, db):
     result = records(filled, "import", "receivables.invoice", "invoices.csv")
     assert result.exit_code == 0, result.output
     assert result.stdout == "imported 2 records into receivables.invoice\n"
-    rows = db.repository().query("receivables.invoice", sort="number").rows
+    rows = (
+        db.repository(Principal.system("tester")).query("receivables.invoice", sort="number").rows
+    )
     assert [(r["number"], r["amount"], r["currency"]) for r in rows] == [
         ("INV-2026-0001", Decimal("1234.50"), "EUR"),
         ("INV-2026-0002", Decimal("150000"), "JPY"),
     ]
     assert str(rows[0]["due_date"]) == "2026-03-15"
-    assert db.repository().labels("receivables.customer", [rows[0]["customer"]]) == {
-        rows[0]["customer"]: "ACME GmbH"
-    }
+    assert db.repository(Principal.system("tester")).labels(
+        "receivables.customer", [rows[0]["customer"]]
+    ) == {rows[0]["customer"]: "ACME GmbH"}
 
 
 def test_one_bad_date_loads_nothing_and_names_the_row(filled, db):
@@ -262,7 +267,7 @@ def test_one_bad_date_loads_nothing_and_names_the_row(filled, db):
         "invoices.csv:3: issue_date: '2026-02-30' is not a date (use YYYY-MM-DD)",
         "Error: nothing imported: 1 problem in the file",
     ]
-    assert db.repository().count("receivables.invoice") == 0
+    assert db.repository(Principal.system("tester")).count("receivables.invoice") == 0
 
 
 def test_import_refuses_unknown_columns_and_formats(filled, db):
@@ -279,12 +284,12 @@ def test_import_refuses_unknown_columns_and_formats(filled, db):
     assert "no entity 'receivables.invoise'; the entities are: receivables.customer" in (
         result.stderr
     )
-    assert db.repository().count("receivables.invoice") == 0
+    assert db.repository(Principal.system("tester")).count("receivables.invoice") == 0
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_export_then_import_round_trip(filled, db, fmt):
-    repo = db.repository("test")
+    repo = db.repository(Principal.system("test"))
     Path("in.csv").write_text(
         "number,customer,issue_date,due_date,amount,description,disputed\n"
         'INV-1,ACME GmbH,2026-03-01,,1234.56,"Müller; ""Nord""\nzweite Zeile",\n'
@@ -377,7 +382,7 @@ def test_demo_builds_once_and_never_duplicates(database_url, tmp_path, monkeypat
     assert second.exit_code == 0, second.output
     assert "already has data" in second.stdout
     db = Database(load_apps([APPS]), database_url)
-    repo = db.repository()
+    repo = db.repository(Principal.system("tester"))
     assert repo.count("receivables.customer") == 40
     assert repo.count("receivables.invoice") == 400
     assert repo.count("collections.collection_task") > 50
@@ -389,7 +394,7 @@ def test_demo_builds_once_and_never_duplicates(database_url, tmp_path, monkeypat
     assert reset.exit_code == 0, reset.output
     assert "Built the demo data" in reset.stdout
     db = Database(load_apps([APPS]), database_url)
-    assert db.repository().count("receivables.invoice") == 400
+    assert db.repository(Principal.system("tester")).count("receivables.invoice") == 400
     db.dispose()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from engine.permissions import Principal
 from engine.storage import Database
 
 
@@ -22,12 +23,14 @@ def test_sqlite_transactions_start_at_begin_not_at_the_first_write(appset, tmp_p
     db.migrate()
     count = sa.text("SELECT count(*) FROM receivables_customer")
     try:
-        repo = db.repository("tester")
+        repo = db.repository(Principal.system("tester"))
         with repo.transaction() as conn:
             before = conn.execute(count).scalar()
-            db.repository("other").create("receivables.customer", {"name": "Outside"})
+            db.repository(Principal.system("other")).create(
+                "receivables.customer", {"name": "Outside"}
+            )
             during = conn.execute(count).scalar()
-        after = db.repository("x").count("receivables.customer")
+        after = db.repository(Principal.system("x")).count("receivables.customer")
         assert (before, during, after) == (0, 0, 1)
     finally:
         db.dispose()

@@ -13,6 +13,7 @@ from engine import clock, demo
 from engine.appdef import AppSet
 from engine.auth import authenticate
 from engine.errors import FormworkError
+from engine.permissions import Principal
 from engine.storage import Filter
 
 TODAY = dt.date(2026, 5, 20)
@@ -123,7 +124,7 @@ def test_load_fills_an_empty_database_once(db):
     assert counts["receivables.customer"] == 40
     assert counts["receivables.invoice"] == 400
     assert 250 <= counts["receivables.bank_line"] <= 350
-    repo = db.repository()
+    repo = db.repository(Principal.system("tester"))
     states = {
         s: repo.count("receivables.invoice", [Filter("status", "eq", s)])
         for s in ("paid", "partial", "open")

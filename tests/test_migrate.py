@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from engine.appdef import AppSet, load_apps
+from engine.permissions import Principal
 from engine.storage import Database, DestructiveMigration
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
@@ -50,7 +51,7 @@ def filled(appset: AppSet, database_url: str) -> Iterator[Database]:
     """The shipped apps, migrated, with a few records in them."""
     db = Database(appset, database_url)
     db.migrate()
-    repo = db.repository("tester")
+    repo = db.repository(Principal.system("tester"))
     acme = repo.create(CUSTOMER, {"name": "Acme", "vat_number": "DE123456789"})
     beta = repo.create(CUSTOMER, {"name": "Beta", "currency": "JPY"})
     for i, owner in enumerate([acme, beta, acme]):
@@ -69,7 +70,7 @@ def filled(appset: AppSet, database_url: str) -> Iterator[Database]:
 
 
 def snapshot(db: Database, qualname: str, skip: tuple[str, ...] = ()) -> list[dict]:
-    rows = db.repository().query(qualname, sort="id", limit=1000).rows
+    rows = db.repository(Principal.system("tester")).query(qualname, sort="id", limit=1000).rows
     return [{k: v for k, v in row.items() if k not in skip} for row in rows]
 
 
@@ -123,7 +124,7 @@ def test_adding_fields_keeps_every_row(filled: Database, tmp_path: Path) -> None
         )
         assert all(r["segment"] is None and r["rating"] is None for r in after)
         assert snapshot(db, "receivables.invoice") == invoices
-        repo = db.repository("tester")
+        repo = db.repository(Principal.system("tester"))
         acme = repo.update(CUSTOMER, before[0]["id"], {"segment": "retail", "rating": 3})
         assert (acme["segment"], acme["rating"], acme["name"]) == ("retail", 3, "Acme")
         assert repo.query(CUSTOMER, search="acme").rows[0]["segment"] == "retail"
@@ -157,7 +158,7 @@ def test_removing_a_field_is_refused_by_name_then_applied_when_allowed(
         assert db.plan_migration().empty
         assert snapshot(db, BANK_LINE) == lines
         assert snapshot(db, CUSTOMER) == customers
-        repo = db.repository("tester")
+        repo = db.repository(Principal.system("tester"))
         assert repo.create(BANK_LINE, {"date": "2024-02-01", "amount": "1.00"})["id"]
     finally:
         db.dispose()
@@ -182,8 +183,13 @@ def test_widening_a_string_is_additive_and_narrowing_is_not(
         assert db.plan_migration().empty
         assert snapshot(db, CUSTOMER) == customers
         long_vat = "X" * 60
-        acme = db.repository().update(CUSTOMER, customers[0]["id"], {"vat_number": long_vat})
-        assert db.repository().get(CUSTOMER, acme["id"])["vat_number"] == long_vat
+        acme = db.repository(Principal.system("tester")).update(
+            CUSTOMER, customers[0]["id"], {"vat_number": long_vat}
+        )
+        assert (
+            db.repository(Principal.system("tester")).get(CUSTOMER, acme["id"])["vat_number"]
+            == long_vat
+        )
     finally:
         db.dispose()
     narrower = edited_apps(tmp_path / "narrower", replace(VAT, VAT.replace("30", "20")))
@@ -219,7 +225,9 @@ def test_new_entity_is_a_new_table_and_a_removed_one_is_destructive(
         assert not plan.destructive
         db.migrate()
         acme_id = snapshot(filled, CUSTOMER)[0]["id"]
-        assert db.repository().create("receivables.note", {"customer": acme_id, "text": "hi"})
+        assert db.repository(Principal.system("tester")).create(
+            "receivables.note", {"customer": acme_id, "text": "hi"}
+        )
     finally:
         db.dispose()
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from engine import clock
 from engine.appdef import AppSet
 from engine.errors import NotFound, StaleVersion, ValidationError
+from engine.permissions import Principal
 from engine.storage import BulkValidationError, Database, Filter, RecordEvent, Repository
 
 D = Decimal
@@ -361,7 +362,7 @@ def test_delete_is_restricted_while_records_refer_to_it(repo: Repository) -> Non
 
 
 def test_audit_trail_of_create_update_delete(db: Database) -> None:
-    clerk, boss = db.repository("clerk"), db.repository("boss")
+    clerk, boss = db.repository(Principal.system("clerk")), db.repository(Principal.system("boss"))
     with clock.frozen_at(MOMENT):
         acme = customer(clerk)
     with clock.frozen_at(MOMENT + dt.timedelta(hours=1)):
@@ -525,7 +526,7 @@ def query_db(
 
 @pytest.fixture(scope="module")
 def qrepo(query_db: Database) -> Repository:
-    return query_db.repository("tester")
+    return query_db.repository(Principal.system("tester"))
 
 
 @pytest.fixture(scope="module")

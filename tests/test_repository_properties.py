@@ -23,6 +23,7 @@ from engine import money
 from engine.appdef import AppSet
 from engine.errors import ValidationError
 from engine.fieldtypes import EMAIL_RE
+from engine.permissions import Principal
 from engine.storage import Database, Filter, Repository
 
 PG_URL = os.environ.get("FORMWORK_TEST_DATABASE_URL")
@@ -58,7 +59,7 @@ def shared_db(
 
 @pytest.fixture(scope="module")
 def repo(shared_db: Database) -> Repository:
-    return shared_db.repository("property")
+    return shared_db.repository(Principal.system("property"))
 
 
 # -- strategies --------------------------------------------------------------------------------

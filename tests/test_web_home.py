@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from engine.permissions import Principal
+
 
 def test_home_lists_readable_entities_with_counts(app, login) -> None:
-    repo = app.extensions["formwork"].db.repository("tester")
+    repo = app.extensions["formwork"].db.repository(Principal.system("tester"))
     for name in ("Acme", "Beta"):
         repo.create("receivables.customer", {"name": name})
     html = login("viewer").get("/").get_data(as_text=True)

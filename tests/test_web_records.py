@@ -11,12 +11,13 @@ from html import unescape
 import pytest
 import sqlalchemy as sa
 
+from engine.permissions import Principal
 from web import records
 
 
 @pytest.fixture
 def repo(app):
-    return app.extensions["formwork"].db.repository("tester")
+    return app.extensions["formwork"].db.repository(Principal.system("tester"))
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from urllib.parse import urlencode
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request, url_for
-from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
@@ -41,9 +40,10 @@ from engine.openapi import (
     PREFIX,
     build_openapi,
 )
+from engine.permissions import ACTIONS, can, require
 from engine.storage import BulkValidationError, Filter
 from engine.storage.records import jsonable
-from web.context import formwork, repository
+from web.context import formwork, principal, repository
 
 bp = Blueprint("api", __name__, url_prefix=PREFIX)
 COUNT_CAP = 100_000
@@ -87,10 +87,7 @@ def _entity(app: str, name: str, action: str) -> Entity:
         entity = formwork().appset.entity(f"{app}.{name}")
     except NotFound:
         raise ApiError(404, f"there is no entity {app}.{name}") from None
-    if not entity.allows(current_user.role, action):
-        raise ApiError(
-            403, f"the {current_user.role} role may not {action} {entity.plural.lower()}"
-        )
+    require(principal(), entity, action)  # PermissionDenied: 403, the same for every id
     return entity
 
 
@@ -235,7 +232,7 @@ def _record_url(entity: Entity, record_id: int) -> str:
 @bp.get("/")
 def index():
     """Apps and the entities this user may read, with their URLs."""
-    role = current_user.role
+    user = principal()
     apps = []
     for app in formwork().appset.apps.values():
         entities = [
@@ -243,10 +240,10 @@ def index():
                 "name": e.name,
                 "label": e.label,
                 "url": url_for("api.list_records", app=app.name, entity=e.name, _external=True),
-                "allowed": [a for a in ("read", "create", "update", "delete") if e.allows(role, a)],
+                "allowed": [a for a in ACTIONS if can(user, e, a)],
             }
             for e in app.entities.values()
-            if e.allows(role, "read")
+            if can(user, e, "read")
         ]
         if entities:
             apps.append({"name": app.name, "title": app.title, "entities": entities})

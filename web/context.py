@@ -7,6 +7,7 @@ from flask_login import current_user
 
 from engine.appdef import Entity
 from engine.errors import NotFound
+from engine.permissions import Principal, can, principal_of
 from engine.storage import Repository
 from web import Formwork
 
@@ -15,9 +16,15 @@ def formwork() -> Formwork:
     return current_app.extensions["formwork"]
 
 
+def principal() -> Principal:
+    """Who this request acts for: the logged-in user's principal (nobody: may do nothing)."""
+    return principal_of(current_user if current_user.is_authenticated else None)
+
+
 def repository() -> Repository:
-    user = current_user.username if current_user.is_authenticated else None
-    return formwork().db.repository(user)
+    """The request's repository: reads and writes as the logged-in user, refused by the engine
+    where the definitions do not allow them."""
+    return formwork().db.repository(principal())
 
 
 def entity_or_404(app: str, name: str) -> Entity:
@@ -28,7 +35,7 @@ def entity_or_404(app: str, name: str) -> Entity:
 
 
 def allowed(entity: Entity, action: str) -> bool:
-    return current_user.is_authenticated and entity.allows(current_user.role, action)
+    return can(principal(), entity, action)
 
 
 def require(entity: Entity, action: str) -> None:

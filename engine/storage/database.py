@@ -12,6 +12,7 @@ from engine.appdef import AppSet
 from engine.storage.tables import build_metadata
 
 if TYPE_CHECKING:
+    from engine.permissions import Principal
     from engine.storage.events import RecordEvent
     from engine.storage.migrate import MigrationPlan
     from engine.storage.repository import Repository
@@ -72,10 +73,11 @@ class Database:
         """Call `listener` for every record event, inside the writing transaction."""
         self.listeners.append(listener)
 
-    def repository(self, user: str | None = None) -> Repository:
+    def repository(self, principal: Principal) -> Repository:
+        """Reads and writes as `principal` (engine.permissions), who must be named."""
         from engine.storage.repository import Repository
 
-        return Repository(self, user)
+        return Repository(self, principal)
 
     def plan_migration(self) -> MigrationPlan:
         from engine.storage.migrate import plan

@@ -2,6 +2,10 @@
 
 The Repository (the one write path) extends this class; code that only reads can
 use either. Lists fetch one row more than a page instead of counting the table.
+
+Every public read runs for a principal (engine.permissions): an entity it may not
+read is refused with PermissionDenied, records outside its scope are left out as if
+they did not exist, and labels of refs to what it may not read are just "#id".
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import sqlalchemy as sa
 
 from engine.appdef import Entity
 from engine.errors import NotFound
+from engine.permissions import Principal, can, require, scope_filter
 from engine.storage import query as q
 from engine.storage.records import CHUNK, normalise
 
@@ -32,13 +37,38 @@ class Page:
 
 
 class Reader:
-    def __init__(self, db: Database, user: str | None = None):
+    def __init__(self, db: Database, principal: Principal):
+        if not isinstance(principal, Principal):
+            raise TypeError(
+                "Reader and Repository take an engine.permissions.Principal, such as "
+                f"Principal.system('cli') or principal_of(user), not {principal!r}"
+            )
         self.db = db
-        self.user = user
+        self.principal = principal
+        self.user = principal.user  # what the audit trail and record events record
         self._conn: sa.Connection | None = None  # the open transaction, if any
 
     def entity(self, entity: Entity | str) -> Entity:
         return entity if isinstance(entity, Entity) else self.db.appset.entity(entity)
+
+    # -- permissions --------------------------------------------------------------------------
+
+    def can(self, entity: Entity | str, action: str) -> bool:
+        """Whether this reader's principal may do `action` on records of `entity`."""
+        return can(self.principal, self.entity(entity), action)
+
+    def _allowed(self, entity: Entity | str, action: str) -> Entity:
+        """The entity, once the principal may do `action` to it (else PermissionDenied)."""
+        ent = self.entity(entity)
+        require(self.principal, ent, action)
+        return ent
+
+    def _scope(self, ent: Entity, table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        """The WHERE clause limiting `ent` to the principal's scope ([] when it sees all)."""
+        pairs = scope_filter(self.principal, ent)
+        if pairs is None:
+            return []
+        return [sa.or_(sa.false(), *(table.c[name] == value for name, value in pairs))]
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
@@ -52,10 +82,12 @@ class Reader:
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, entity: Entity | str, record_id: int) -> dict[str, Any] | None:
-        ent = self.entity(entity)
+        """The record, or None when there is none the principal may see."""
+        ent = self._allowed(entity, "read")
         table = self.db.table(ent.qualname)
+        stmt = sa.select(table).where(table.c.id == record_id, *self._scope(ent, table))
         with self._reading() as conn:
-            row = conn.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
+            row = conn.execute(stmt).mappings().first()
         return normalise(ent, row) if row else None
 
     def require(self, entity: Entity | str, record_id: int) -> dict[str, Any]:
@@ -69,6 +101,7 @@ class Reader:
     ) -> tuple[sa.Table, list[sa.ColumnElement[bool]]]:
         table = self.db.table(ent.qualname)
         clauses = [q.where_clause(table, q.coerce_filter(ent, f)) for f in filters]
+        clauses += self._scope(ent, table)
         if search:
             clause = q.search_clause(ent, table, search)
             if clause is not None:
@@ -85,7 +118,7 @@ class Reader:
         offset: int = 0,
     ) -> Page:
         """One page of records; `has_more` comes from fetching one row too many, not a count."""
-        ent = self.entity(entity)
+        ent = self._allowed(entity, "read")
         table, clauses = self._select(ent, filters, search)
         limit = max(1, min(int(limit), 1000))
         offset = max(0, int(offset))
@@ -108,7 +141,7 @@ class Reader:
         cap: int | None = None,
     ) -> int:
         """How many records match; with `cap`, stop counting past it (returns cap + 1)."""
-        ent = self.entity(entity)
+        ent = self._allowed(entity, "read")
         table, clauses = self._select(ent, filters, search)
         inner = sa.select(table.c.id).where(*clauses)
         if cap is not None:
@@ -118,17 +151,22 @@ class Reader:
             return int(conn.execute(stmt).scalar_one())
 
     def labels(self, entity: Entity | str, ids: Iterable[int | None]) -> dict[int, str]:
-        """Display text of each record id, by the entity's display template (one query)."""
+        """Display text of each record id, by the entity's display template (one query).
+
+        Ids of records the principal may not see are left out (callers show "#id"), also
+        when the whole entity is closed to it: a label never tells whether one exists.
+        """
         ent = self.entity(entity)
         wanted = sorted({i for i in ids if i is not None})
-        if not wanted:
+        if not wanted or not self.can(ent, "read"):
             return {}
         table = self.db.table(ent.qualname)
+        scope = self._scope(ent, table)
         rows: list[dict[str, Any]] = []
         with self._reading() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
-                stmt = sa.select(table).where(table.c.id.in_(chunk))
+                stmt = sa.select(table).where(table.c.id.in_(chunk), *scope)
                 rows.extend(normalise(ent, r) for r in conn.execute(stmt).mappings())
         return self._render_labels(ent, rows, depth=1)
 
@@ -164,22 +202,31 @@ class Reader:
 
     def ids_by(self, entity: Entity | str, field: str, values: Iterable[Any]) -> dict[Any, int]:
         """Map values of a unique field to record ids (a ref given by a customer's name)."""
-        ent = self.entity(entity)
+        ent = self._allowed(entity, "read")
         table = self.db.table(ent.qualname)
+        scope = self._scope(ent, table)
         wanted = sorted({v for v in values if v is not None}, key=str)
         found: dict[Any, int] = {}
         with self._reading() as conn:
             for start in range(0, len(wanted), CHUNK):
                 chunk = wanted[start : start + CHUNK]
-                stmt = sa.select(table.c[field], table.c.id).where(table.c[field].in_(chunk))
+                stmt = sa.select(table.c[field], table.c.id).where(
+                    table.c[field].in_(chunk), *scope
+                )
                 found.update({k: i for k, i in conn.execute(stmt)})
         return found
 
     def history(
         self, entity: Entity | str, record_id: int, limit: int = 50
     ) -> list[dict[str, Any]]:
-        """The audit trail of one record, newest first."""
-        ent = self.entity(entity)
+        """The audit trail of one record, newest first.
+
+        A scoped principal sees the trail only of a record it can see now, so a deleted
+        record (or one moved to another customer) shows it nothing.
+        """
+        ent = self._allowed(entity, "read")
+        if scope_filter(self.principal, ent) is not None and self.get(ent, record_id) is None:
+            return []
         audit = self.db.system("audit")
         stmt = (
             sa.select(audit)

@@ -26,8 +26,9 @@ import sqlalchemy as sa
 from engine import clock, money
 from engine.appdef import Entity, Field, Relation
 from engine.appdef.build import computed_dependencies
-from engine.errors import NotFound, StaleVersion, ValidationError
+from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.expr import ExpressionError
+from engine.permissions import Principal, in_scope
 from engine.storage.events import RecordEvent
 from engine.storage.reader import Reader
 from engine.storage.records import (
@@ -104,8 +105,8 @@ def _summed_relations(ent: Entity) -> tuple[tuple[str, tuple[str, ...]], ...]:
 class Repository(Reader):
     """Reads (see Reader) and the one write path."""
 
-    def __init__(self, db: Database, user: str | None = None):
-        super().__init__(db, user)
+    def __init__(self, db: Database, principal: Principal):
+        super().__init__(db, principal)
         self._loader: Loader | None = None
 
     @contextlib.contextmanager
@@ -144,7 +145,7 @@ class Repository(Reader):
 
         Returns the new ids (or, for `create`, the stored records).
         """
-        ent = self.entity(entity)
+        ent = self._allowed(entity, "create")
         table = self.db.table(ent.qualname)
         now = clock.now()
         with self.transaction() as conn:
@@ -159,6 +160,7 @@ class Repository(Reader):
             self._check_unique(ent, rows, errors, existing_ids=None)
             if errors:
                 raise BulkValidationError(errors)
+            self._check_scope(ent, rows)
             for row in rows:
                 row.update(
                     version=1,
@@ -210,7 +212,7 @@ class Repository(Reader):
         version: int | None = None,
     ) -> dict[str, Any]:
         """Change some fields; `version` (when given) must be the one the caller read."""
-        ent = self.entity(entity)
+        ent = self._allowed(entity, "update")
         table = self.db.table(ent.qualname)
         with self.transaction() as conn:
             current = self._current(ent, record_id, version)
@@ -220,6 +222,7 @@ class Repository(Reader):
             if errors:
                 raise ValidationError(errors)
             self._check_unique(ent, [row], {}, existing_ids=[record_id], raise_single=True)
+            self._check_scope(ent, [row])
             changes = {k: v for k, v in row.items() if k in ent.fields and current.get(k) != v}
             now = clock.now()
             changes.update(version=current["version"] + 1, updated_at=now, updated_by=self.user)
@@ -240,14 +243,15 @@ class Repository(Reader):
         return after
 
     def delete(self, entity: Entity | str, record_id: int, version: int | None = None) -> None:
-        ent = self.entity(entity)
+        ent = self._allowed(entity, "delete")
         with self.transaction():
             current = self._current(ent, record_id, version)
             self._delete_rows(ent, [current])
 
     def _current(self, ent: Entity, record_id: int, version: int | None) -> dict[str, Any]:
         table = self.db.table(ent.qualname)
-        stmt = sa.select(table).where(table.c.id == record_id)
+        # Outside the principal's scope, a record is not found, exactly like a missing one.
+        stmt = sa.select(table).where(table.c.id == record_id, *self._scope(ent, table))
         if self.db.dialect == "postgresql":
             stmt = stmt.with_for_update()
         row = self._conn.execute(stmt).mappings().first()  # type: ignore[union-attr]
@@ -276,6 +280,8 @@ class Repository(Reader):
             count = conn.execute(
                 sa.select(sa.func.count()).select_from(ctable).where(col.in_(ids))
             ).scalar_one()
+            if count and not self.can(child, "read"):
+                raise ValidationError({"": "cannot delete: other records refer to it"})
             if count:
                 what = (
                     f"{child.label.lower()} refers"
@@ -294,6 +300,26 @@ class Repository(Reader):
         self._refresh_parents(ent, [], before=rows)
 
     # -- validation -------------------------------------------------------------------------
+
+    def _ref_problem(self, field: Field, value: int, current: dict[str, Any] | None) -> str | None:
+        """Whether a ref may point at `value`: it must exist and the principal must see it.
+
+        A new ref to an entity the principal may not read is refused with one message
+        whether or not the record exists, so that writes cannot probe for records.
+        """
+        target = self.entity(field.ref)  # type: ignore[arg-type]
+        unchanged = current is not None and current.get(field.name) == value
+        if not unchanged and not self.can(target, "read"):
+            return f"cannot be chosen: your role may not read {target.plural.lower()}"
+        row = self.loader.get(target.qualname, value)
+        if row is None or not (unchanged or in_scope(self.principal, target, row)):
+            return f"there is no {target.label.lower()} #{value}"
+        return None
+
+    def _check_scope(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
+        """A scoped principal writes only records it may see afterwards (its own customer's)."""
+        if self.principal.scope and not all(in_scope(self.principal, ent, r) for r in rows):
+            raise PermissionDenied(f"that {ent.label.lower()} is outside what you may change")
 
     def _prepare(
         self, ent: Entity, values: Mapping[str, Any], current: dict[str, Any] | None
@@ -330,8 +356,8 @@ class Repository(Reader):
                 if not money.fits_currency(value, currency):
                     places = money.places(currency)
                     problem = f"has more than {places} decimal places for {currency or 'money'}"
-            if problem is None and field.ref and not self.loader.get(field.ref, value):
-                problem = f"there is no {self.entity(field.ref).label.lower()} #{value}"
+            if problem is None and field.ref:
+                problem = self._ref_problem(field, value, current)
             if problem:
                 errors[field.name] = problem
         if errors:
