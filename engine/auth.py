@@ -27,10 +27,11 @@ class User:
     username: str
     role: str
     active: bool = True
+    locale: str | None = None  # chosen in the web UI; None: the browser's
 
 
 def _user(row: sa.RowMapping) -> User:
-    return User(row["id"], row["username"], row["role"], row["active"])
+    return User(row["id"], row["username"], row["role"], row["active"], row["locale"])
 
 
 def _check_new_user(username: str, password: str, role: str) -> str:
@@ -143,3 +144,10 @@ def list_users(db: Database) -> list[User]:
         return [
             _user(r) for r in conn.execute(sa.select(table).order_by(table.c.username)).mappings()
         ]
+
+
+def set_locale(db: Database, user_id: int, locale: str | None) -> None:
+    """Remember the language (a Babel locale such as zh_Hans_CN) a user picked."""
+    table = db.system("user")
+    with db.engine.begin() as conn:
+        conn.execute(table.update().where(table.c.id == user_id).values(locale=locale))

@@ -71,6 +71,7 @@ def system_tables(metadata: sa.MetaData) -> None:
         sa.Column("password_hash", sa.String(256), nullable=False),
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+        sa.Column("locale", sa.String(35)),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     sa.Table(
