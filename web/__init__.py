@@ -57,8 +57,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["formwork"] = Formwork(appset, db, app.config["LOCALE"])
     csrf.init_app(app)
 
-    from web import api, auth, records, views
+    from web import api, auth, i18n, records, views
 
+    i18n.init_app(app)
     auth.init_app(app)
     views.init_app(app)
     app.register_blueprint(auth.bp)

@@ -5,21 +5,24 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from engine import auth
+from engine.i18n import N_
 from web.context import formwork
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
-login_manager.login_message = "Please log in to see that page."
+login_manager.login_message = N_("Please log in to see that page.")  # see web.i18n
 login_manager.login_message_category = "info"
 
 
 class WebUser(UserMixin):
     def __init__(self, user: auth.User):
         self.id, self.username, self.role = user.id, user.username, user.role
+        self.locale = user.locale
 
     def get_id(self) -> str:
         return str(self.id)
@@ -50,7 +53,10 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def require_login():
         """Nothing but the log-in page and static files is reachable without logging in."""
-        if request.endpoint in ("auth.login", "static") or current_user.is_authenticated:
+        if (
+            request.endpoint in ("auth.login", "i18n.set_language", "static")
+            or current_user.is_authenticated
+        ):
             return None
         if request.path.startswith("/api/"):
             from web.api import json_error
@@ -78,12 +84,12 @@ def login():
         if user:
             login_user(WebUser(user), remember=bool(request.form.get("remember")))
             return redirect(_safe_next(request.args.get("next")))
-        error = "Wrong user name or password."
+        error = _("Wrong user name or password.")
     return render_template("login.html", error=error), (401 if error else 200)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
     logout_user()
-    flash("You are logged out.", "info")
+    flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))

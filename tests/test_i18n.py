@@ -1,0 +1,170 @@
+"""Two languages: every marked string has a Chinese translation, and pages follow the reader.
+
+The catalogue test extracts messages from the sources exactly as `pybabel extract -F
+babel.cfg` does, so a string wrapped in `_()` without a zh translation fails here.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from engine.auth import get_user
+from engine.i18n import (
+    CATALOGUES,
+    Message,
+    Text,
+    _,
+    catalogue_for,
+    catalogue_languages,
+    localize,
+    translations,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ZH = "zh_Hans"
+
+
+def extracted() -> dict[str, list[str]]:
+    """msgid -> where it is used, from every file babel.cfg names."""
+    with (ROOT / "babel.cfg").open() as cfg:
+        method_map, options_map = parse_mapping_cfg(cfg)
+    found: dict[str, list[str]] = {}
+    for filename, lineno, message, _comments, _context in extract_from_dir(
+        ROOT, method_map, options_map
+    ):
+        for msgid in message if isinstance(message, tuple) else (message,):
+            if msgid:
+                found.setdefault(msgid, []).append(f"{filename}:{lineno}")
+    return found
+
+
+def zh_catalogue():
+    with (CATALOGUES / ZH / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        return read_po(po, locale=ZH)
+
+
+def test_the_sources_mark_strings_for_translation() -> None:
+    found = extracted()
+    assert "Log in" in found  # templates
+    assert "Wrong user name or password." in found  # web/*.py
+    assert len(found) > 10
+
+
+def test_every_user_visible_string_has_a_chinese_translation() -> None:
+    catalogue = zh_catalogue()
+    missing = []
+    for msgid, where in sorted(extracted().items()):
+        entry = catalogue.get(msgid)
+        strings = entry.string if entry is not None else ""
+        strings = strings if isinstance(strings, tuple) else (strings,)
+        if entry is None or entry.fuzzy or not all(s.strip() for s in strings):
+            missing.append(f"{where[0]}: {msgid!r}")
+    assert not missing, (
+        "strings without a zh translation (add them to "
+        "engine/translations/zh_Hans/LC_MESSAGES/messages.po, see README):\n" + "\n".join(missing)
+    )
+
+
+def test_translations_keep_their_placeholders() -> None:
+    """`%(name)s` in a msgid must be in its translation, with the same type (Babel's check)."""
+    problems = [
+        f"{message.id!r}: {'; '.join(str(e) for e in errors)}"
+        for message, errors in zh_catalogue().check()
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_no_translation_is_left_for_a_string_the_sources_no_longer_use() -> None:
+    used = set(extracted())
+    stale = [m.id for m in zh_catalogue() if m.id and m.id not in used]
+    assert not stale, f"remove these from the zh catalogue (`pybabel update` marks them): {stale}"
+
+
+# -- engine.i18n --------------------------------------------------------------------------
+
+
+def test_a_message_is_english_text_until_it_is_localized() -> None:
+    message = _("must be at least %(min)s", min=5)
+    assert message == "must be at least 5" and isinstance(message, str)
+    assert message.msgid == "must be at least %(min)s"
+    assert localize(message, "en_US") == "must be at least 5"
+    assert pickle.loads(pickle.dumps(message)).msgid == message.msgid
+
+
+def test_text_gives_each_reader_their_language() -> None:
+    label = Text({"en": "Invoice", "zh": "发票"})
+    assert label == "Invoice"
+    assert localize(label, "zh_Hans_CN") == "发票"
+    assert localize(label, "zh-CN") == "发票"
+    assert localize(label, "de_DE") == "Invoice"
+    assert localize(Text("Plain"), "zh_Hans_CN") == "Plain"
+    assert Text({"zh": "只有中文"}) == "只有中文"
+    assert pickle.loads(pickle.dumps(label)).by_language == label.by_language
+    assert localize(42, "zh_Hans_CN") == 42
+
+
+def test_chinese_locales_all_read_the_simplified_catalogue() -> None:
+    assert ZH in catalogue_languages()
+    for locale in ("zh_Hans_CN", "zh_CN", "zh-SG", "zh"):
+        assert catalogue_for(locale) == ZH
+    assert catalogue_for("en_US") is None and catalogue_for("de_DE") is None
+    assert catalogue_for("not a locale") is None
+    assert translations("zh_CN").ugettext("Log in") == "登录"
+
+
+def test_parameters_are_localized_too() -> None:
+    amount = Text({"en": "Amount", "zh": "金额"})
+    inner = Message("%(label)s: %(value)s", {"label": amount, "value": 5})
+    outer = Message("(%(inner)s)", {"inner": inner})
+    assert outer == "(Amount: 5)"
+    assert localize(outer, "zh_Hans_CN") == "(金额: 5)"
+
+
+# -- the web layer ------------------------------------------------------------------------
+
+
+def test_accept_language_picks_the_page_language(client) -> None:
+    html = client.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"}).get_data(
+        as_text=True
+    )
+    assert '<html lang="zh-Hans-CN">' in html and "登录" in html
+    english = client.get("/login", headers={"Accept-Language": "en-GB"}).get_data(as_text=True)
+    assert '<html lang="en-GB">' in english and "Log in" in english and "登录" not in english
+
+
+def test_the_language_switch_works_before_log_in(client) -> None:
+    answer = client.post("/language", data={"locale": "zh_Hans_CN", "next": "/login"})
+    assert answer.status_code == 302 and answer.headers["Location"] == "/login"
+    assert "用户名" in client.get("/login").get_data(as_text=True)
+
+
+def test_a_user_s_choice_is_saved_and_beats_the_browser(app, login) -> None:
+    client = login("clerk")
+    answer = client.post(
+        "/language", data={"locale": "zh_Hans_CN", "next": "https://evil.example/"}
+    )
+    assert answer.headers["Location"] == "/"  # never away from this site
+    db = app.extensions["formwork"].db
+    user = next(u for u in _users(db) if u.username == "clerk")
+    assert get_user(db, user.id).locale == "zh_Hans_CN"
+    fresh = app.test_client()  # a new session: the saved choice comes from the user
+    fresh.post("/login", data={"username": "clerk", "password": "clerk-pass"})
+    html = fresh.get("/", headers={"Accept-Language": "en-US"}).get_data(as_text=True)
+    assert '<html lang="zh-Hans-CN">' in html and "退出登录" in html
+
+
+def test_a_locale_that_is_not_one_is_ignored(client) -> None:
+    client.post("/language", data={"locale": "../../etc"})
+    html = client.get("/login", headers={"Accept-Language": "xx-YY"}).get_data(as_text=True)
+    assert '<html lang="en-US">' in html
+
+
+def _users(db):
+    from engine.auth import list_users
+
+    return list_users(db)
