@@ -168,7 +168,7 @@ def login(page, live_server: str) -> Callable[[str, str], object]:
         page.fill("input[name=username]", username)
         page.fill("input[name=password]", password)
         with page.expect_navigation():
-            page.click("button[type=submit]")
+            page.click(".login button[type=submit]")
         return page
 
     return _login
