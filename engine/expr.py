@@ -3,45 +3,70 @@
 Expressions are compiled once (parsed, checked against a whitelist of syntax,
 their names collected for the definition checker) and evaluated many times.
 Number literals are Decimal, so money never passes through float. There are no
-loops or comprehensions, the text and the syntax tree are bounded, powers are
-capped and regular expressions run with a timeout: an expression cannot run
-for long, reach Python internals, files, the network or SQL.
+loops or comprehensions, so each node of the (bounded) tree is visited at most
+once; every operation and function bounds the size of what it takes and makes
+(texts, lists, whole numbers, decimal exponents, rounding places, patterns),
+and a deadline is checked at every node: an expression finishes in
+milliseconds or fails with an ExpressionError, and cannot reach Python
+internals, files, the network or SQL.
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
+import decimal
+import inspect
 import operator
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, DecimalException, InvalidOperation
 from typing import Any
 
-import regex
 import simpleeval
 
-from engine import clock
+from engine import clock, patterns
 
-MAX_LENGTH = 2000
+MAX_LENGTH = 2000  # characters of source
 MAX_NODES = 300
 MAX_DEPTH = 40
-MAX_EXPONENT = 100
-MAX_RESULT_BITS = 4096  # of a whole-number power: about 1,200 digits
-REGEX_TIMEOUT_SECONDS = 0.1
+MAX_MAGNITUDE = 100  # of a number literal's decimal exponent, and of round()'s places
+MAX_EXPONENT = 100  # of a power
+MAX_RESULT_BITS = 4096  # of a whole number made by * or **: about 1,200 digits
+MAX_TEXT_LENGTH = simpleeval.MAX_STRING_LENGTH  # of a text or list made by + or *: 100,000
+MAX_FUNCTION_TEXT = 1_000_000  # characters of a text a function reads
+TIME_LIMIT_SECONDS = 0.25  # a backstop: the bounds above keep evaluations far below it
+
+# Every evaluation runs in this context, whatever the caller's: 28 digits as Python's default,
+# and exponents bounded so that turning a decimal into a whole number stays cheap.
+DECIMAL_CONTEXT = decimal.Context(
+    prec=28,
+    rounding=decimal.ROUND_HALF_EVEN,
+    Emax=1000,
+    Emin=-1000,
+    traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow],
+)
 
 
 class ExpressionError(Exception):
     """An expression that does not compile, or that failed while running.
 
     `blank` is true when it failed because a value it read was blank (None), which
-    callers may treat as "does not apply" rather than as an error.
+    callers may treat as "does not apply" rather than as an error. `where` is the
+    expression's place in the app definitions (file:line:column and path), set on
+    errors raised while it runs, so a failure in a computed value points at its YAML.
     """
 
-    def __init__(self, message: str, blank: bool = False):
+    def __init__(self, message: str, blank: bool = False, where: str = ""):
         super().__init__(message)
+        self.message = message
         self.blank = blank
+        self.where = where
+
+    def __str__(self) -> str:
+        return f"{self.message} (expression at {self.where})" if self.where else self.message
 
 
 # --- the function library -------------------------------------------------------------------
@@ -53,10 +78,32 @@ def _num(value: Any) -> Any:
     return value
 
 
+def _whole(value: Any, what: str) -> int:
+    """`value` as a whole number, refusing fractions ('2.5 places'), text and booleans."""
+    if type(value) is int:
+        return value
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    raise ExpressionError(f"{what} must be a whole number, got {value!r}")
+
+
+def _text(value: Any, function: str) -> str:
+    """A function's text argument: a number or date reads as its text, a list does not."""
+    if isinstance(value, list | tuple | Mapping | set):
+        raise ExpressionError(f"{function}() needs text, not a list or a record")
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > MAX_FUNCTION_TEXT:
+        raise ExpressionError(f"{function}() reads at most {MAX_FUNCTION_TEXT} characters")
+    return text
+
+
 def _days(n: Any) -> dt.timedelta:
     if n is None:
         raise ExpressionError("days() needs a number, got nothing", blank=True)
-    return dt.timedelta(days=int(n))
+    try:
+        return dt.timedelta(days=int(n))
+    except OverflowError:
+        raise ExpressionError(f"days({n}) is more days than a date can move") from None
 
 
 def _as_date(value: Any) -> dt.date:
@@ -105,36 +152,41 @@ def _round(value: Any, places: Any = 0) -> Any:
     if value is None:
         return None
     value = _num(value)
+    # round(1, -30000000) would compute 10 ** 30000000 for a whole number: 40 s.
+    places = _whole(places, "round()'s places")
+    if abs(places) > MAX_MAGNITUDE:
+        raise ExpressionError(f"round() takes places from -{MAX_MAGNITUDE} to {MAX_MAGNITUDE}")
     if isinstance(value, Decimal):
-        return value.quantize(Decimal(1).scaleb(-int(places)))
-    return round(value, int(places))
+        return value.quantize(Decimal(1).scaleb(-places))
+    return round(value, places)
 
 
 def _contains(haystack: Any, needle: Any) -> bool:
     if haystack is None or needle is None:
         return False
     if isinstance(haystack, str):
-        return str(needle).lower() in haystack.lower()
+        return _text(needle, "contains").lower() in _text(haystack, "contains").lower()
     return needle in haystack
 
 
 def _matches(text: Any, pattern: Any) -> bool:
     if text is None:
         return False
+    if not isinstance(pattern, str):
+        raise ExpressionError(f"matches() needs a pattern as text, got {pattern!r}")
     try:
-        return regex.search(str(pattern), str(text), timeout=REGEX_TIMEOUT_SECONDS) is not None
-    except TimeoutError as exc:
-        raise ExpressionError(f"the pattern {pattern!r} took too long") from exc
-    except regex.error as exc:
-        raise ExpressionError(f"bad pattern {pattern!r}: {exc}") from exc
+        timeout = min(patterns.TIMEOUT_SECONDS, _remaining())
+        return patterns.search(pattern, _text(text, "matches"), timeout=timeout)
+    except patterns.PatternError as exc:
+        raise ExpressionError(str(exc)) from exc
 
 
 def _coalesce(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _text_fn(fn: Callable[[str], str]) -> Callable[[Any], Any]:
-    return lambda s: None if s is None else fn(str(s))
+def _text_fn(name: str, fn: Callable[[str], str]) -> Callable[[Any], Any]:
+    return lambda s: None if s is None else fn(_text(s, name))
 
 
 @dataclass(frozen=True)
@@ -142,6 +194,14 @@ class Function:
     call: Callable[..., Any]
     doc: str
     time_dependent: bool = False
+
+    def takes(self, count: int) -> bool:
+        """Whether it can be called with `count` arguments (checked when compiling)."""
+        try:
+            inspect.signature(self.call).bind(*range(count))
+        except TypeError:
+            return False
+        return True
 
 
 FUNCTIONS: dict[str, Function] = {
@@ -158,8 +218,8 @@ FUNCTIONS: dict[str, Function] = {
     "sum": Function(_sum, "sum(values) - total, e.g. sum(allocation.amount) over related records"),
     "count": Function(_count, "count(records) - how many, e.g. count(invoice)"),
     "len": Function(lambda v: 0 if v is None else len(v), "len(text) - number of characters"),
-    "lower": Function(_text_fn(str.lower), "lower(text)"),
-    "upper": Function(_text_fn(str.upper), "upper(text)"),
+    "lower": Function(_text_fn("lower", str.lower), "lower(text)"),
+    "upper": Function(_text_fn("upper", str.upper), "upper(text)"),
     "contains": Function(_contains, "contains(text, part) - case-insensitive substring test"),
     "matches": Function(_matches, "matches(text, pattern) - regular expression search"),
     "coalesce": Function(_coalesce, "coalesce(a, b, ...) - the first value that is not blank"),
@@ -174,6 +234,8 @@ _ALLOWED_NODES: tuple[type[ast.AST], ...] = (
     ast.USub, ast.UAdd, ast.Not, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
     ast.In, ast.NotIn, ast.Is, ast.IsNot,
 )  # fmt: skip
+# Text, numbers, booleans and None; not bytes (b'%0999999d' % 1 formats too) or `...`.
+_LITERAL_TYPES = (str, int, float, complex, type(None))
 
 
 @dataclass(frozen=True)
@@ -185,24 +247,48 @@ class Expression:
     names: frozenset[str] = frozenset()
     paths: frozenset[tuple[str, ...]] = frozenset()
     calls: frozenset[str] = frozenset()
+    where: str = field(default="", compare=False)  # its place in the definitions, for errors
 
     @property
     def time_dependent(self) -> bool:
         return any(FUNCTIONS[c].time_dependent for c in self.calls)
 
     def evaluate(self, names: dict[str, Any]) -> Any:
+        """The value of the expression for `names`, or an ExpressionError that says where."""
         evaluator = _evaluator()
         evaluator.names = names
+        evaluator.deadline = time.monotonic() + TIME_LIMIT_SECONDS
+        saved = decimal.getcontext()
+        decimal.setcontext(evaluator.context)
         try:
             return evaluator.eval(self.source, previously_parsed=self.tree.body)
-        except ExpressionError:
+        except ExpressionError as exc:
+            exc.where = exc.where or self.where
             raise
-        except simpleeval.NameNotDefined as exc:
-            raise ExpressionError(f"unknown name {exc.name!r}") from exc
-        except (simpleeval.InvalidExpression, ArithmeticError, InvalidOperation) as exc:
-            raise ExpressionError(_describe(exc)) from exc
-        except (TypeError, ValueError, KeyError, AttributeError, RecursionError) as exc:
-            raise ExpressionError(_describe(exc), blank="NoneType" in str(exc)) from exc
+        except _FAILURES as exc:
+            raise _failure(exc, self.where) from exc
+        finally:
+            decimal.setcontext(saved)
+
+
+# What running an expression may raise besides ExpressionError: wrong types, blanks, numbers
+# without a valid result. RecursionError and MemoryError are a backstop the bounds should
+# never reach. Errors of the record loader behind a reference (a database error) pass on.
+_FAILURES = (
+    simpleeval.InvalidExpression, ArithmeticError, TypeError, ValueError, LookupError,
+    AttributeError, RecursionError, MemoryError,
+)  # fmt: skip
+
+
+def _failure(exc: BaseException, where: str) -> ExpressionError:
+    if isinstance(exc, simpleeval.NameNotDefined):
+        return ExpressionError(f"unknown name {exc.name!r}", where=where)
+    if isinstance(exc, RecursionError | MemoryError):
+        return ExpressionError("the expression needs too much memory or nesting", where=where)
+    blank = isinstance(exc, TypeError | ValueError | LookupError | AttributeError) and (
+        "NoneType" in str(exc)
+    )
+    return ExpressionError(_describe(exc), blank=blank, where=where)
 
 
 def _describe(exc: BaseException) -> str:
@@ -218,8 +304,12 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def compile_expression(source: Any) -> Expression:
-    """Parse and check `source`; raise ExpressionError with a readable message."""
+def compile_expression(source: Any, where: str = "") -> Expression:
+    """Parse and check `source`; raise ExpressionError with a readable message.
+
+    `where` (file:line:column and path in the definitions) is named by the errors the
+    expression raises when it runs; compile errors are located by the caller.
+    """
     if isinstance(source, bool) or not isinstance(source, str | int | float):
         raise ExpressionError("an expression must be text")
     text = str(source).strip()
@@ -247,6 +337,8 @@ def compile_expression(source: Any) -> Expression:
     for node in nodes:
         if not isinstance(node, _ALLOWED_NODES):
             raise ExpressionError(f"{_syntax_name(node)} is not allowed in an expression")
+        if isinstance(node, ast.Constant) and not isinstance(node.value, _LITERAL_TYPES):
+            raise ExpressionError(f"the literal {ast.unparse(node)} is not allowed")
     for node in nodes:
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
@@ -256,6 +348,13 @@ def compile_expression(source: Any) -> Expression:
                 )
             if node.keywords:
                 raise ExpressionError(f"{node.func.id}() takes no named arguments")
+            function = FUNCTIONS[node.func.id]
+            if not function.takes(len(node.args)):
+                count = len(node.args)
+                raise ExpressionError(
+                    f"{node.func.id}() does not take {count} argument{'s' * (count != 1)}:"
+                    f" {function.doc}"
+                )
             calls.add(node.func.id)
         elif isinstance(node, ast.Attribute):
             if node.attr.startswith("_"):
@@ -271,7 +370,7 @@ def compile_expression(source: Any) -> Expression:
     for node in nodes:  # number literals are exact: 0.1 means Decimal("0.1")
         if isinstance(node, ast.Constant) and isinstance(node.value, float | complex):
             node.value = _decimal_literal(text, node)
-    return Expression(text, tree, frozenset(names), frozenset(paths), frozenset(calls))
+    return Expression(text, tree, frozenset(names), frozenset(paths), frozenset(calls), where)
 
 
 def _decimal_literal(text: str, node: ast.Constant) -> Decimal:
@@ -281,7 +380,7 @@ def _decimal_literal(text: str, node: ast.Constant) -> Decimal:
         number = Decimal(written)
     except InvalidOperation:
         raise ExpressionError(f"{written} is not a number this language knows") from None
-    if not number.is_finite() or abs(number.adjusted()) > 100:
+    if not number.is_finite() or abs(number.adjusted()) > MAX_MAGNITUDE:
         raise ExpressionError(f"the number {written} is out of range")
     return number
 
@@ -341,13 +440,33 @@ def _suggest_function(name: str) -> str:
 def _safe_power(a: Any, b: Any) -> Any:
     if abs(b) > MAX_EXPONENT:
         raise ExpressionError(f"exponent {b} is larger than {MAX_EXPONENT}")
-    # Whole numbers have no size limit: ((10 ** 100) ** 100) ** 100 would run for minutes.
-    if isinstance(a, int) and isinstance(b, int) and a.bit_length() * abs(b) > MAX_RESULT_BITS:
-        raise ExpressionError("the result of ** would be too large")
+    if isinstance(a, int) and isinstance(b, int):
+        # Whole numbers have no size limit: ((10 ** 100) ** 100) ** 100 would run for minutes.
+        if a.bit_length() * abs(b) > MAX_RESULT_BITS:
+            raise ExpressionError("the result of ** would be too large")
+        if b < 0:  # 2 ** -1 would be the float 0.5
+            a = Decimal(a)
+    if a == 0 and b < 0:  # Decimal gives Infinity, which no field can hold
+        raise ZeroDivisionError("division by zero")
     return operator.pow(a, b)
 
 
+def _mult(a: Any, b: Any) -> Any:
+    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
+        # [[1] * 9999] * 9999 is small, but printing or comparing it is not.
+        raise ExpressionError("a list cannot be repeated with *")
+    if isinstance(a, str) or isinstance(b, str):
+        return simpleeval.safe_mult(a, b)  # refuses texts longer than MAX_TEXT_LENGTH
+    result = a * b
+    if type(result) is int and result.bit_length() > MAX_RESULT_BITS:
+        raise ExpressionError("the result of * would be too large")
+    return result
+
+
 def _mod(a: Any, b: Any) -> Any:
+    if isinstance(a, str):
+        # '%0999999999d' % 1 builds a gigabyte; expressions have no use for printf formatting.
+        raise ExpressionError("% is for numbers: text formatting is not allowed")
     if b == 0:  # Decimal % 0 raises a bare InvalidOperation with no useful text
         raise ZeroDivisionError("division by zero")
     return operator.mod(a, b)
@@ -360,7 +479,7 @@ def _div(a: Any, b: Any) -> Any:
 
 
 _OPERATORS = dict(simpleeval.DEFAULT_OPERATORS)
-_OPERATORS.update({ast.Pow: _safe_power, ast.Div: _div, ast.Mod: _mod})
+_OPERATORS.update({ast.Pow: _safe_power, ast.Div: _div, ast.Mod: _mod, ast.Mult: _mult})
 _CALLABLES = {name: f.call for name, f in FUNCTIONS.items()}
 
 
@@ -376,17 +495,26 @@ def _evaluator() -> _Evaluator:
     return evaluator
 
 
+def _remaining() -> float:
+    """Seconds left before this thread's evaluation runs out of time."""
+    return _evaluator().deadline - time.monotonic()
+
+
 class _Evaluator(simpleeval.SimpleEval):
     def __init__(self) -> None:
         super().__init__(operators=_OPERATORS, functions=_CALLABLES, names={})
         self.nodes[ast.List] = self._eval_sequence
         self.nodes[ast.Tuple] = self._eval_sequence
+        self.deadline = 0.0
+        self.context = DECIMAL_CONTEXT.copy()  # per thread: a context records flags
 
     # The tree was checked against a whitelist at compile time (calls only to FUNCTIONS,
     # no attribute starting with '_', no subscripts, lambdas or comprehensions) and names
     # are bound to record data only, so the per-node re-checks of simpleeval's generic
     # `_eval` and `_eval_call` are skipped: they cost more than the evaluation itself.
     def _eval(self, node: ast.AST) -> Any:
+        if time.monotonic() > self.deadline:
+            raise ExpressionError(f"the expression took longer than {TIME_LIMIT_SECONDS} s")
         return self.nodes[type(node)](node)
 
     def _eval_call(self, node: ast.Call) -> Any:

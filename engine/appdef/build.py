@@ -409,8 +409,9 @@ class Builder:
         return replace(field, default=value)
 
     def expression(self, src: Source, path: Path, text: Any) -> Expression | None:
+        located = src.error(path, "")
         try:
-            expr = compile_expression(text)
+            expr = compile_expression(text, where=f"{located.location} {located.path}")
         except ExpressionError as exc:
             self.fail(src, path, f"bad expression {str(text).strip()!r}: {exc}")
             return None
