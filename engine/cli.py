@@ -232,6 +232,22 @@ def check(ctx: click.Context, paths: tuple[Path, ...]) -> None:
 
 
 @cli.command()
+@click.option("--write", is_flag=True, help="Rewrite the schema file shipped with the engine.")
+def schema(write: bool) -> None:
+    """Print the JSON Schema of an app file (point an editor's YAML plug-in at it).
+
+    It is assembled from the registered sections and field types; --write updates
+    engine/appdef/formwork-app.schema.json after one of them changed.
+    """
+    from engine.appdef.schema import published_text, write_published
+
+    if write:
+        click.echo(f"wrote {write_published()}")
+    else:
+        click.echo(published_text(), nl=False)
+
+
+@cli.command()
 @click.option("--dry-run", is_flag=True, help="Show the plan; change nothing.")
 @click.option(
     "--allow-destructive",

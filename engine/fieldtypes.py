@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,6 +21,20 @@ if TYPE_CHECKING:
     from engine.appdef.model import Field
 
 FIELD_TYPES: dict[str, FieldType] = {}
+
+# The keys a field definition may carry beyond the common ones (label, help, required, ...),
+# with their JSON-Schema: the published app schema is assembled from these.
+_BOUND = {"type": ["number", "string"]}
+VALUE_BOUNDS: dict[str, Any] = {
+    "min": {**_BOUND, "description": "the smallest value allowed"},
+    "max": {**_BOUND, "description": "the largest value allowed"},
+}
+LENGTH_BOUNDS: dict[str, Any] = {
+    "min": {**_BOUND, "description": "the fewest characters allowed"},
+    "max": {**_BOUND, "description": "the most characters allowed"},
+    "pattern": {"type": "string", "description": "a regular expression the whole value matches"},
+    "pattern_message": {"type": "string", "description": "shown when the pattern does not match"},
+}
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{4,30}$")
@@ -42,11 +57,34 @@ class FieldType:
     json_schema_type: ClassVar[dict[str, Any]] = {"type": "string"}
     takes_bounds: ClassVar[bool] = False
     stored: ClassVar[bool] = True
+    # Definition keys this type accepts beyond the common ones, with their JSON-Schema.
+    options: ClassVar[Mapping[str, Any]] = {}
+    # Keys a definition of this type must give: key -> how the message names it.
+    needs: ClassVar[Mapping[str, str]] = {}
+    # A computed field may produce a value of this type.
+    can_be_result: ClassVar[bool] = True
+    # The engine computes the value: nobody enters it.
+    derived: ClassVar[bool] = False
+    # `min`/`max` count characters rather than compare values.
+    length_bounds: ClassVar[bool] = False
+    # Text whose literal is itself: a default that is not a valid value is not an expression.
+    text_like: ClassVar[bool] = False
+    # Good to show a record by, when the entity names no display template.
+    names_a_record: ClassVar[bool] = False
+    # Holds an ISO 4217 code that money fields may take their currency from.
+    holds_currency: ClassVar[bool] = False
+    # A calendar date: days can be counted from it (reports' buckets, date functions).
+    is_date: ClassVar[bool] = False
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
 
         return sa.String(field.max_length or 255)
+
+    def definition_problems(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+        """What is wrong with a definition of this type beyond what the JSON Schema says:
+        (path inside the field, message) pairs."""
+        yield from ()
 
     def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
         text = text.strip()
@@ -96,6 +134,10 @@ class FieldType:
 @register
 class StringType(FieldType):
     name = "string"
+    options = LENGTH_BOUNDS
+    length_bounds = True
+    text_like = True
+    names_a_record = True
 
     def validate(self, value: Any, field: Field) -> str | None:
         if value is not None and len(value) > (field.max_length or 255):
@@ -109,6 +151,7 @@ class StringType(FieldType):
 class TextType(StringType):
     name = "text"
     widget = "textarea"
+    names_a_record = False
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
@@ -138,6 +181,7 @@ class EmailType(StringType):
 class PhoneType(StringType):
     name = "phone"
     widget = "tel"
+    names_a_record = False
 
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
@@ -150,6 +194,7 @@ class PhoneType(StringType):
 class UrlType(StringType):
     name = "url"
     widget = "url"
+    names_a_record = False
     json_schema_type = {"type": "string", "format": "uri"}
 
     def coerce(self, value: Any, field: Field) -> Any:
@@ -163,6 +208,10 @@ class UrlType(StringType):
 class ChoiceType(StringType):
     name = "choice"
     widget = "select"
+    options = {"options": {"$ref": "#/$defs/choice_options"}}
+    needs = {"options": "options"}
+    length_bounds = False
+    names_a_record = False
 
     def validate(self, value: Any, field: Field) -> str | None:
         if value is not None and value not in field.options:
@@ -178,6 +227,10 @@ class ChoiceType(StringType):
 @register
 class CurrencyType(StringType):
     name = "currency"
+    options = {}
+    length_bounds = False
+    names_a_record = False
+    holds_currency = True
     json_schema_type = {"type": "string", "pattern": "^[A-Z]{3}$"}
 
     def sql_type(self, field: Field) -> Any:
@@ -202,6 +255,7 @@ class IntegerType(FieldType):
     python_type = int
     json_schema_type = {"type": "integer"}
     takes_bounds = True
+    options = VALUE_BOUNDS
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
@@ -245,6 +299,7 @@ class DecimalType(FieldType):
     python_type = Decimal
     json_schema_type = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
     takes_bounds = True
+    options = VALUE_BOUNDS
     scale = 6
     max_abs = Decimal("1e12")  # stays exact as a scaled 64-bit integer on SQLite
 
@@ -305,6 +360,13 @@ class MoneyType(DecimalType):
 
     name = "money"
     widget = "money"
+    options = {
+        **VALUE_BOUNDS,
+        "currency": {
+            "type": "string",
+            "description": "the field holding the currency (default: the entity's 'currency')",
+        },
+    }
     scale = 4
     max_abs = Decimal("1e13")
 
@@ -332,6 +394,8 @@ class DateType(FieldType):
     python_type = dt.date
     json_schema_type = {"type": "string", "format": "date"}
     takes_bounds = True
+    is_date = True
+    options = VALUE_BOUNDS
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
@@ -379,6 +443,7 @@ class DateTimeType(FieldType):
     python_type = dt.datetime
     json_schema_type = {"type": "string", "format": "date-time"}
     takes_bounds = True
+    options = VALUE_BOUNDS
 
     def sql_type(self, field: Field) -> Any:
 
@@ -452,6 +517,12 @@ class RefType(FieldType):
     widget = "ref"
     python_type = int
     json_schema_type = {"type": "integer", "minimum": 1}
+    options = {
+        "to": {"type": "string", "description": "the target entity, 'entity' or 'app.entity'"},
+        "on_delete": {"enum": ["restrict", "cascade"]},
+    }
+    needs = {"to": "to: <entity>"}
+    can_be_result = False
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
@@ -478,6 +549,18 @@ class ComputedType(FieldType):
 
     name = "computed"
     widget = "readonly"
+    options = {
+        "expr": {"$ref": "#/$defs/expression", "description": "the expression"},
+        "result": {"type": "string", "description": "the type of the result (default decimal)"},
+        "options": {"$ref": "#/$defs/choice_options"},
+    }
+    needs = {"expr": "expr"}
+    can_be_result = False
+    derived = True
+
+    def definition_problems(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
+        if "default" in raw or raw.get("required") or raw.get("unique"):
+            yield (), "a computed field takes no default, required or unique"
 
     def result(self, field: Field) -> FieldType:
         return FIELD_TYPES[field.result or "decimal"]

@@ -114,9 +114,10 @@ def test_shipped_apps_validate_against_the_schema(app_file: Path) -> None:
 
 
 def test_schema_names_every_field_type() -> None:
-    described = app_schema()["$defs"]["field"]["properties"]["type"]["description"]
+    described = app_schema()["$defs"]["field_type"]["description"]
     for name in FIELD_TYPES:
         assert re.search(rf"\b{name}\b", described), name
+    assert app_schema()["$defs"]["field_type"]["enum"] == list(FIELD_TYPES)
 
 
 def test_shipped_apps_load() -> None:

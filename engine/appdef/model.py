@@ -6,11 +6,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import Location, NotFound
 from engine.expr import Expression
 from engine.fieldtypes import FieldType
+
+if TYPE_CHECKING:
+    from engine.appdef.automations import Automation
+    from engine.appdef.imports import ImportProfile
+    from engine.appdef.matching import Matching
+    from engine.appdef.reports import Report
 
 ROLES = ("admin", "editor", "clerk", "collector", "viewer")
 ACTIONS = ("read", "create", "update", "delete")
@@ -145,8 +151,11 @@ class App:
     entities: Mapping[str, Entity]
     uses: tuple[str, ...] = ()
     description: str = ""
-    # Parts of the format that later engine parts read (matching, automations, reports).
-    sections: Mapping[str, Any] = field(default_factory=frozen_map)
+    # The other registered sections (engine.appdef.sections), built to typed definitions.
+    imports: Mapping[str, ImportProfile] = field(default_factory=frozen_map)
+    matching: Matching | None = None
+    automations: Mapping[str, Automation] = field(default_factory=frozen_map)
+    reports: Mapping[str, Report] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)

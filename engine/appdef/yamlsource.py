@@ -19,6 +19,8 @@ class Source:
     file: str
     data: Any
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Paths of parts (a field, a section) that broke the schema: reported, then left out.
+    dropped: frozenset[Path] = frozenset()
 
     def locate(self, path: Path) -> Location:
         """The location of `path`, or of its nearest ancestor that has one."""

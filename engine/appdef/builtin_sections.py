@@ -1,0 +1,11 @@
+"""The built-in sections, imported so that each registers itself, as an extension would."""
+
+from engine.appdef import automations, entities, imports, matching, reports
+
+BUILT_IN = (
+    entities.ENTITIES,
+    imports.IMPORTS,
+    matching.MATCHING,
+    automations.AUTOMATIONS,
+    reports.REPORTS,
+)
