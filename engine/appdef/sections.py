@@ -131,8 +131,9 @@ class SectionContext:
         names such as `source`/`target` each standing for an entity)."""
         from engine.appdef.paths import resolve_path  # paths needs did_you_mean from here
 
+        located = self.source.error(path, "")
         try:
-            expr = compile_expression(text)
+            expr = compile_expression(text, where=f"{located.location} {located.path}")
         except ExpressionError as exc:
             self.fail(path, f"bad expression {str(text).strip()!r}: {exc}")
             return None
