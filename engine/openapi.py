@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.appdef import AppSet, Entity, Field
+from engine.permissions import Principal, can
 from engine.storage.query import OPERATORS, TEXT_TYPES
 
 OPENAPI_VERSION = "3.1.0"
@@ -498,14 +499,41 @@ INDEX_SCHEMA = {
 }
 
 
+# The action each HTTP method of a record path needs.
+METHOD_ACTIONS = {
+    "get": "read", "post": "create", "put": "update", "patch": "update", "delete": "delete",
+}  # fmt: skip
+
+
+def _allowed_operations(
+    paths: dict[str, dict[str, Any]], principal: Principal, entity: Entity
+) -> dict[str, dict[str, Any]]:
+    """The entity's paths with only the operations the principal may call."""
+    out = {}
+    for path, item in paths.items():
+        kept = {
+            key: op
+            for key, op in item.items()
+            if key not in METHOD_ACTIONS or can(principal, entity, METHOD_ACTIONS[key])
+        }
+        if any(key in METHOD_ACTIONS for key in kept):
+            out[path] = kept
+    return out
+
+
 def build_openapi(
     appset: AppSet,
     *,
     title: str = "Formwork JSON API",
     version: str = "1",
     session_cookie: str = "session",
+    principal: Principal | None = None,
 ) -> dict[str, Any]:
-    """The whole document: schemas and paths of every entity, errors, security schemes."""
+    """The whole document: schemas and paths of every entity, errors, security schemes.
+
+    For a `principal`, only what it may do: entities it may not read are left out
+    altogether, and so are the write operations its role may not use.
+    """
     schemas: dict[str, Any] = {"Error": ERROR_SCHEMA, "Index": INDEX_SCHEMA}
     paths: dict[str, Any] = {
         f"{PREFIX}/": {
@@ -527,8 +555,13 @@ def build_openapi(
     }
     tags = [{"name": "meta", "description": "The API itself"}]
     for entity in appset.entities():
+        if principal is not None and not can(principal, entity, "read"):
+            continue
         schemas.update(entity_schemas(appset, entity))
-        paths.update(entity_paths(entity))
+        entity_ops = entity_paths(entity)
+        if principal is not None:
+            entity_ops = _allowed_operations(entity_ops, principal, entity)
+        paths.update(entity_ops)
         tags.append({"name": entity.qualname, "description": entity.description or entity.plural})
     error_ref = {"$ref": "#/components/schemas/Error"}
     return {

@@ -7,6 +7,7 @@ to by memos.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -240,3 +241,185 @@ def test_scoped_writes_stay_inside_the_scope(vdb: Database, ids: dict[str, int])
     admin = vdb.repository(ADMIN)
     assert admin.get("vault.thing", ids["gadget"])["name"] == "Gadget"
     assert admin.count("vault.thing") == 3
+
+
+# -- every interface: pages, the JSON API, the OpenAPI document -----------------------------------
+
+SECRET_TEXTS = ("S-ACME", "S-OTHER", "top secret memo")
+
+
+@pytest.fixture
+def vault_app(database_url: str):
+    from engine.auth import add_user
+    from web import create_app
+
+    flask_app = create_app(
+        {
+            "DATABASE_URL": database_url,
+            "APPS_PATH": str(VAULT),
+            "SECRET_KEY": "test",
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+        }
+    )
+    db = flask_app.extensions["formwork"].db
+    for role in ("admin", "clerk", "viewer"):
+        add_user(db, role, f"{role}-pass", role)
+    yield flask_app
+    db.dispose()
+
+
+@pytest.fixture
+def web_ids(vault_app) -> dict[str, int]:
+    """The records of `ids`, and a history in which the widget's secret changed twice."""
+    repo = vault_app.extensions["formwork"].db.repository(Principal.system("seed"))
+    acme = repo.create("vault.customer", {"name": "Acme"})["id"]
+    secret = repo.create("vault.secret", {"code": "S-ACME", "customer": acme})["id"]
+    other = repo.create("vault.secret", {"code": "S-OTHER"})["id"]
+    widget = repo.create("vault.thing", {"name": "Widget", "customer": acme, "secret": other})
+    repo.update("vault.thing", widget["id"], {"secret": secret})
+    repo.create("vault.memo", {"text": "top secret memo", "thing": widget["id"]})
+    return {"acme": acme, "secret": secret, "other": other, "widget": widget["id"]}
+
+
+def _as(vault_app, role: str):
+    client = vault_app.test_client()
+    response = client.post("/login", data={"username": role, "password": f"{role}-pass"})
+    assert response.status_code == 302
+    return client
+
+
+def _hides_secrets(response) -> str:
+    text = response.get_data(as_text=True)
+    for secret in SECRET_TEXTS:
+        assert secret not in text, (response.request.path, secret)
+    return text
+
+
+def test_a_clerk_sees_no_secret_on_any_page(vault_app, web_ids: dict[str, int]):
+    clerk = _as(vault_app, "clerk")
+    widget, secret = web_ids["widget"], web_ids["secret"]
+    readable = [
+        "/",
+        "/vault/thing/",
+        f"/vault/thing/?secret={secret}",
+        f"/vault/thing/?secret__in={secret},{web_ids['other']}",
+        "/vault/thing/lookup?q=W",
+        "/vault/thing/new",
+        f"/vault/thing/{widget}",
+        f"/vault/thing/{widget}/edit",
+        f"/vault/thing/{widget}/delete",
+        f"/vault/customer/{web_ids['acme']}",
+    ]
+    pages = {}
+    for url in readable:
+        response = clerk.get(url)
+        assert response.status_code == 200, url
+        pages[url] = _hides_secrets(response)
+    assert "Secrets" not in pages["/"] and "Memos" not in pages["/"]
+    assert "/vault/secret/" not in pages["/vault/thing/"]  # no picker, no lookup, no link
+    assert f"Secret = #{secret}" in pages[f"/vault/thing/?secret={secret}"]
+    detail = pages[f"/vault/thing/{widget}"]
+    assert f"Widget / #{secret}" in detail  # the title, by the display template
+    assert "Memos" not in detail  # the related list of a closed child entity is hidden
+    assert f"#{web_ids['other']}" in detail and f"#{secret}" in detail  # history, by id
+    assert "/vault/secret/lookup" not in pages["/vault/thing/new"]
+    closed = [
+        "/vault/secret/",
+        f"/vault/secret/{secret}",
+        "/vault/secret/999999",
+        f"/vault/secret/{secret}/edit",
+        "/vault/secret/lookup?q=S",
+        "/vault/secret/count",
+        "/vault/secret/new",
+        "/vault/memo/",
+    ]
+    for url in closed:
+        response = clerk.get(url)
+        assert response.status_code == 403, url
+        assert "Your role may not do this" in _hides_secrets(response)
+    assert clerk.get("/vault/secret/999999").data == clerk.get(f"/vault/secret/{secret}").data
+    admin = _as(vault_app, "admin")
+    assert "S-ACME" in admin.get(f"/vault/thing/{widget}").get_data(as_text=True)
+    assert "top secret memo" in admin.get(f"/vault/thing/{widget}").get_data(as_text=True)
+
+
+def test_a_clerk_editing_a_thing_keeps_its_secret_and_cannot_set_one(
+    vault_app, web_ids: dict[str, int]
+):
+    clerk = _as(vault_app, "clerk")
+    widget = web_ids["widget"]
+    db = vault_app.extensions["formwork"].db
+    version = db.repository(ADMIN).get("vault.thing", widget)["version"]
+    response = clerk.post(
+        f"/vault/thing/{widget}/edit",
+        data={"name": "Widget 2", "customer": str(web_ids["acme"]), "version": str(version)},
+    )
+    assert response.status_code == 302
+    assert db.repository(ADMIN).get("vault.thing", widget)["secret"] == web_ids["secret"]
+    answers = []
+    for secret in (web_ids["other"], 999_999):
+        response = clerk.post("/vault/thing/new", data={"name": "Probe", "secret": str(secret)})
+        assert response.status_code == 422
+        text = _hides_secrets(response)
+        answers.append(re.findall(r'class="error-text"[^>]*>(.*?)</p>', text, re.S))
+    assert answers[0] == answers[1]
+    assert "may not read secrets" in answers[0][0]
+
+
+def test_the_api_tells_a_clerk_nothing_about_secrets(vault_app, web_ids: dict[str, int]):
+    clerk = _as(vault_app, "clerk")
+    secret = web_ids["secret"]
+    for url in ("/api/vault/secret", f"/api/vault/secret/{secret}", "/api/vault/memo"):
+        response = clerk.get(url)
+        assert response.status_code == 403
+        assert response.json["error"] == f"the clerk role may not read {url.split('/')[3]}s"
+    assert (
+        clerk.get("/api/vault/secret/999999").json == clerk.get(f"/api/vault/secret/{secret}").json
+    )
+    patch = clerk.patch(f"/api/vault/secret/{secret}", json={"code": "X", "version": 1})
+    assert patch.status_code == 403
+    assert (
+        clerk.delete("/api/vault/secret/999999?version=1").json
+        == clerk.delete(f"/api/vault/secret/{secret}?version=1").json
+    )
+    answers = [
+        clerk.post("/api/vault/thing", json={"name": "Probe", "secret": s}).json
+        for s in (secret, 999_999)
+    ]
+    assert (
+        answers[0]["fields"]
+        == answers[1]["fields"]
+        == {"secret": "cannot be chosen: your role may not read secrets"}
+    )
+    listing = clerk.get(f"/api/vault/thing?secret={secret}")
+    assert listing.status_code == 200
+    _hides_secrets(listing)
+    index = _hides_secrets(clerk.get("/api/"))
+    assert "vault/secret" not in index and "vault/memo" not in index
+
+
+def test_the_openapi_document_lists_what_the_user_may_do(vault_app, web_ids: dict[str, int]):
+    def document(role: str) -> dict:
+        response = _as(vault_app, role).get("/api/openapi.json")
+        assert response.status_code == 200
+        return response.json
+
+    clerk, viewer, admin = document("clerk"), document("viewer"), document("admin")
+    for doc in (clerk, viewer):
+        assert not [p for p in doc["paths"] if "/secret" in p or "/memo" in p]
+        assert not [
+            s for s in doc["components"]["schemas"] if s.startswith(("vault.secret", "vault.memo"))
+        ]
+        assert {t["name"] for t in doc["tags"]} == {"meta", "vault.customer", "vault.thing"}
+    assert set(clerk["paths"]["/api/vault/thing/{id}"]) == {
+        "parameters",
+        "get",
+        "put",
+        "patch",
+        "delete",
+    }
+    assert set(viewer["paths"]["/api/vault/thing/{id}"]) == {"parameters", "get"}
+    assert set(viewer["paths"]["/api/vault/thing"]) == {"get"}
+    assert "/api/vault/thing/_bulk" not in viewer["paths"]
+    assert "/api/vault/secret/{id}" in admin["paths"]

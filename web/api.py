@@ -252,13 +252,19 @@ def index():
 
 @bp.get("/openapi.json")
 def openapi():
-    cached = current_app.extensions.get("formwork_openapi")
-    if cached is None:
+    """The document as this user may use it: entities it may read, operations it may call."""
+    user = principal()
+    # The document depends on the role and on which entities a scope names, not on the user.
+    key = (user.role, tuple(sorted(user.scope or ())))
+    cache = current_app.extensions.setdefault("formwork_openapi", {})
+    if key not in cache:
         doc = build_openapi(
-            formwork().appset, session_cookie=current_app.config["SESSION_COOKIE_NAME"]
+            formwork().appset,
+            session_cookie=current_app.config["SESSION_COOKIE_NAME"],
+            principal=user,
         )
-        cached = current_app.extensions["formwork_openapi"] = json.dumps(doc)
-    return current_app.response_class(cached, mimetype="application/json")
+        cache[key] = json.dumps(doc)
+    return current_app.response_class(cache[key], mimetype="application/json")
 
 
 @bp.get("/<app>/<entity>")

@@ -25,7 +25,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 
 from engine.appdef import Entity, Field, Relation
-from engine.errors import NotFound, StaleVersion, ValidationError
+from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.forms import (
     TEXT_SUFFIX,
     audit_changes,
@@ -293,6 +293,9 @@ def _filter_bar(
         if control.kind == "ref":
             assert control.ref is not None
             target = _target(control.ref)
+            if not repo.can(target, "read"):
+                used.difference_update(control.params)  # shown as an active filter, by id
+                continue  # no picker of records the user may not read
             item["options"] = _ref_options(repo, target)
             chosen = _id(values[control.field])
             item["label"] = repo.labels(target, [chosen]).get(chosen, "") if chosen else ""
@@ -308,7 +311,7 @@ def _filter_bar(
         text = str(flt.value)
         chosen = _id(flt.value)
         if field is not None and field.ref and flt.op == "eq" and chosen:
-            text = repo.labels(field.ref, [chosen]).get(chosen, text)
+            text = repo.labels(field.ref, [chosen]).get(chosen, f"#{chosen}")
         label = field.label if field else flt.field
         extra.append(
             {
@@ -528,8 +531,13 @@ def _render_form(
     for field in spec.inputs:
         if field.ref:
             target = _target(field.ref)
-            options = _ref_options(repo, target)
             chosen = _id(texts.get(field.name))
+            if not repo.can(target, "read"):
+                # Not a picker: the user may not read the target, so it cannot be chosen;
+                # a ref already set stays as it is and shows as its id.
+                refs[field.name] = {"closed": True, "label": f"#{chosen}" if chosen else "—"}
+                continue
+            options = _ref_options(repo, target)
             typed = texts.get(field.name + TEXT_SUFFIX)
             label = typed if typed is not None else ""
             if typed is None and chosen:
@@ -638,6 +646,12 @@ def _error_page(code: int, message: str):
 @bp.app_errorhandler(403)
 def forbidden(error):
     return _error_page(403, "Your role may not do this. Ask an administrator if you need to.")
+
+
+@bp.app_errorhandler(PermissionDenied)
+def denied(error: PermissionDenied):
+    """The engine refused: the same page as a 403 from a view, with the engine's reason."""
+    return _error_page(403, f"{str(error).capitalize()}. Ask an administrator if you need to.")
 
 
 @bp.app_errorhandler(404)
