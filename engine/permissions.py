@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from engine.appdef import ROLES
 from engine.errors import PermissionDenied
+from engine.i18n import _
 
 if TYPE_CHECKING:
     from engine.appdef import AppSet, Entity
@@ -123,11 +124,21 @@ def require(principal: Principal, entity: Entity, action: str) -> None:
 
 
 def denied_message(principal: Principal, entity: Entity, action: str) -> str:
+    """Why `action` is refused, for the person who tried (one message per action, so that
+    each translates as a whole sentence)."""
+    plural = entity.plural.lower()
     if principal.role not in ROLES:
-        return f"you may not {action} {entity.plural.lower()} (no role)"
+        return _("you have no role that may see or change %(plural)s", plural=plural)
     if principal.scope and entity.allows(principal.role, action):
-        return f"{entity.plural.lower()} are outside what you may see"
-    return f"the {principal.role} role may not {action} {entity.plural.lower()}"
+        return _("%(plural)s are outside what you may see", plural=plural)
+    role = principal.role
+    if action == "read":
+        return _("the %(role)s role may not read %(plural)s", role=role, plural=plural)
+    if action == "create":
+        return _("the %(role)s role may not create %(plural)s", role=role, plural=plural)
+    if action == "update":
+        return _("the %(role)s role may not change %(plural)s", role=role, plural=plural)
+    return _("the %(role)s role may not delete %(plural)s", role=role, plural=plural)
 
 
 def scope_filter(principal: Principal, entity: Entity) -> list[tuple[str, int]] | None:

@@ -98,15 +98,16 @@ def repo(db: Database) -> Repository:
     return db.repository(Principal.system("tester"))
 
 
-@pytest.fixture
-def app(database_url: str):
+@contextlib.contextmanager
+def _web_app(database_url: str, apps: Path = APPS):
+    """A Flask app of `apps` on the database, with one user per role ("clerk"/"clerk-pass")."""
     from engine.auth import add_user
     from web import create_app
 
     flask_app = create_app(
         {
             "DATABASE_URL": database_url,
-            "APPS_PATH": str(APPS),
+            "APPS_PATH": str(apps),
             "SECRET_KEY": "test",
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
@@ -115,8 +116,22 @@ def app(database_url: str):
     db = flask_app.extensions["formwork"].db
     for role in ("admin", "editor", "clerk", "collector", "viewer"):
         add_user(db, role, f"{role}-pass", role)
-    yield flask_app
-    db.dispose()
+    try:
+        yield flask_app
+    finally:
+        db.dispose()
+
+
+@pytest.fixture(scope="session")
+def web_app():
+    """`with web_app(database_url, apps_folder) as app:` for tests of other app definitions."""
+    return _web_app
+
+
+@pytest.fixture
+def app(database_url: str):
+    with _web_app(database_url) as flask_app:
+        yield flask_app
 
 
 @pytest.fixture

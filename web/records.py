@@ -38,6 +38,7 @@ from engine.forms import (
     parse_form,
     record_values,
 )
+from engine.i18n import N_
 from engine.storage import Filter, Page, Repository
 from engine.storage.query import parse_sort, search_fields
 from web.context import allowed, entity_or_404, formwork, repository, require
@@ -651,7 +652,8 @@ def forbidden(error):
 @bp.app_errorhandler(PermissionDenied)
 def denied(error: PermissionDenied):
     """The engine refused: the same page as a 403 from a view, with the engine's reason."""
-    return _error_page(403, f"{str(error).capitalize()}. Ask an administrator if you need to.")
+    reason = error.args[0] if error.args else str(error)  # a Message: the page translates it
+    return _error_page(403, N_("Not allowed: %(reason)s.", reason=reason))
 
 
 @bp.app_errorhandler(404)

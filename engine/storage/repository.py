@@ -28,6 +28,7 @@ from engine.appdef import Entity, Field, Relation
 from engine.appdef.build import computed_dependencies
 from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.expr import ExpressionError
+from engine.i18n import _
 from engine.permissions import Principal, in_scope
 from engine.storage.events import RecordEvent
 from engine.storage.reader import Reader
@@ -281,7 +282,7 @@ class Repository(Reader):
                 sa.select(sa.func.count()).select_from(ctable).where(col.in_(ids))
             ).scalar_one()
             if count and not self.can(child, "read"):
-                raise ValidationError({"": "cannot delete: other records refer to it"})
+                raise ValidationError({"": _("cannot delete: other records refer to it")})
             if count:
                 what = (
                     f"{child.label.lower()} refers"
@@ -310,7 +311,9 @@ class Repository(Reader):
         target = self.entity(field.ref)  # type: ignore[arg-type]
         unchanged = current is not None and current.get(field.name) == value
         if not unchanged and not self.can(target, "read"):
-            return f"cannot be chosen: your role may not read {target.plural.lower()}"
+            return _(
+                "cannot be chosen: your role may not read %(plural)s", plural=target.plural.lower()
+            )
         row = self.loader.get(target.qualname, value)
         if row is None or not (unchanged or in_scope(self.principal, target, row)):
             return f"there is no {target.label.lower()} #{value}"
@@ -319,7 +322,9 @@ class Repository(Reader):
     def _check_scope(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
         """A scoped principal writes only records it may see afterwards (its own customer's)."""
         if self.principal.scope and not all(in_scope(self.principal, ent, r) for r in rows):
-            raise PermissionDenied(f"that {ent.label.lower()} is outside what you may change")
+            raise PermissionDenied(
+                _("that %(entity)s is outside what you may change", entity=ent.label.lower())
+            )
 
     def _prepare(
         self, ent: Entity, values: Mapping[str, Any], current: dict[str, Any] | None
