@@ -8,13 +8,15 @@ from html import unescape
 
 import pytest
 
+from engine.permissions import Principal
+
 # What the probe sent: no version at all, an empty one, and garbage of several kinds.
 BAD_VERSIONS = [None, "", "abc", "0", "-1", "1.5", "1e3", "\uff12", "2147483648", "9" * 40]
 
 
 @pytest.fixture
 def invoice(app):
-    repo = app.extensions["formwork"].db.repository("tester")
+    repo = app.extensions["formwork"].db.repository(Principal.system("tester"))
     customer = repo.create("receivables.customer", {"name": "ACME Ltd"})
     values = {"number": "INV-001", "customer": customer["id"], "issue_date": "2026-01-10"}
     record = repo.create("receivables.invoice", {**values, "amount": Decimal("100")})
@@ -45,7 +47,7 @@ def test_an_edit_without_a_valid_version_is_refused(app, login, client, invoice,
     assert "did not say which version of the record it changes, so nothing was saved" in html
     assert 'value="1500"' in html  # what the user typed is kept
     assert '<input type="hidden" name="version" value="2">' in html  # now they can save again
-    repo = app.extensions["formwork"].db.repository("tester")
+    repo = app.extensions["formwork"].db.repository(Principal.system("tester"))
     assert repo.get("receivables.invoice", invoice["id"])["amount"] == Decimal("2000.00")
     assert client.post(url, data=_form(invoice, "2")).status_code == 302  # knowingly, this time
     assert repo.get("receivables.invoice", invoice["id"])["amount"] == Decimal("1500.00")
@@ -58,5 +60,5 @@ def test_a_delete_without_a_valid_version_is_refused(app, login, client, invoice
     response = client.post(f"/receivables/invoice/{invoice['id']}/delete", data=data)
     assert response.status_code == 409
     assert "did not say which version of the record it deletes" in unescape(response.text)
-    repo = app.extensions["formwork"].db.repository("tester")
+    repo = app.extensions["formwork"].db.repository(Principal.system("tester"))
     assert repo.get("receivables.invoice", invoice["id"]) is not None
