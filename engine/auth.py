@@ -51,7 +51,9 @@ def _check_new_user(username: str, password: str, role: str) -> str:
 
 def add_user(db: Database, username: str, password: str, role: str) -> User:
     """Create a user, or reset the password and role of an existing one."""
-    return _save_user(db, username, password, role, replace=True)
+    user = _save_user(db, username, password, role, replace=True)
+    assert user is not None  # only create_user's refusal to replace gives None
+    return user
 
 
 def create_user(db: Database, username: str, password: str, role: str) -> User | None:
@@ -59,7 +61,7 @@ def create_user(db: Database, username: str, password: str, role: str) -> User |
     return _save_user(db, username, password, role, replace=False)
 
 
-def _save_user(db: Database, username: str, password: str, role: str, replace: bool):
+def _save_user(db: Database, username: str, password: str, role: str, replace: bool) -> User | None:
     username = _check_new_user(username, password, role)
     table = db.system("user")
     values = {"password_hash": generate_password_hash(password), "role": role, "active": True}

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, DecimalException, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import simpleeval
 
@@ -369,7 +369,8 @@ def compile_expression(source: Any, where: str = "") -> Expression:
     _collect(tree.body, names, paths, set(calls))
     for node in nodes:  # number literals are exact: 0.1 means Decimal("0.1")
         if isinstance(node, ast.Constant) and isinstance(node.value, float | complex):
-            node.value = _decimal_literal(text, node)
+            # The evaluator returns Constant values as they are: ast's types know no Decimal.
+            node.value = cast(Any, _decimal_literal(text, node))
     return Expression(text, tree, frozenset(names), frozenset(paths), frozenset(calls), where)
 
 

@@ -340,7 +340,8 @@ class DecimalType(FieldType):
             raise ValueError("is too large")
         if number != number.quantize(Decimal(1).scaleb(-self.scale)):
             raise ValueError(f"has more than {self.scale} decimal places")
-        if number.as_tuple().exponent > 0:  # "1e3" -> 1000, not 1E+3 in JSON and forms
+        exponent = number.as_tuple().exponent  # an int: the number is finite
+        if isinstance(exponent, int) and exponent > 0:  # "1e3" -> 1000, not 1E+3 in JSON
             number = number.quantize(Decimal(1))
         return number
 

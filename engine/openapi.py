@@ -230,7 +230,9 @@ def entity_schemas(appset: AppSet, entity: Entity) -> dict[str, dict[str, Any]]:
     }
 
 
-def _param(name: str, where: str, schema: dict[str, Any], description: str = "", **kw: Any):
+def _param(
+    name: str, where: str, schema: dict[str, Any], description: str = "", **kw: Any
+) -> dict[str, Any]:
     param: dict[str, Any] = {"name": name, "in": where, "schema": schema, **kw}
     if description:
         param["description"] = description

@@ -103,7 +103,7 @@ def _scope_fields(principal: Principal, entity: Entity) -> list[tuple[str, int]]
     pairs += [
         (f.name, scope[f.ref])
         for f in entity.fields.values()
-        if f.ref in scope and f.ref != entity.qualname
+        if f.ref is not None and f.ref in scope and f.ref != entity.qualname
     ]
     return pairs
 

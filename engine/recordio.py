@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypedDict
 
 from engine.appdef import Entity, Field
 from engine.appdef.build import did_you_mean
@@ -31,6 +31,13 @@ PAGE = 1000
 MAX_SHOWN = 50
 KEY_TYPES = ("string", "email", "phone", "url")
 DIGITS = re.compile(r"[0-9]{1,18}")
+
+
+class _Where(TypedDict, total=False):
+    """Where a column is first seen: a CSV line, or a JSON record's position."""
+
+    line: int
+    record: int
 
 
 @dataclass(frozen=True)
@@ -174,7 +181,7 @@ class _Row:
 
 
 # What a reader returns: columns (each with where it is named), rows, structural errors.
-_Read = tuple[list[tuple[str, dict[str, int]]], list[_Row], list[RowError]]
+_Read = tuple[list[tuple[str, _Where]], list[_Row], list[RowError]]
 
 
 def import_records(
@@ -242,7 +249,7 @@ def _read_csv(text: str, name: str) -> _Read:
         errors.append(RowError(name, f"is not valid CSV: {exc}", line=reader.line_num))
     if header is None and not errors:
         errors.append(RowError(name, "is empty: expected a header line with field names", line=1))
-    columns = [(h, {"line": header_line}) for h in header or []]
+    columns: list[tuple[str, _Where]] = [(h, {"line": header_line}) for h in header or []]
     return columns, rows, errors
 
 
@@ -257,7 +264,7 @@ def _read_json(text: str, name: str) -> _Read:
         return [], [], [RowError(name, "must hold a JSON list of records ([{...}, ...])")]
     rows: list[_Row] = []
     errors: list[RowError] = []
-    columns: dict[str, dict[str, int]] = {}
+    columns: dict[str, _Where] = {}
     for i, item in enumerate(data, start=1):
         if not isinstance(item, dict):
             errors.append(RowError(name, "is not an object of field: value", record=i))
@@ -269,7 +276,7 @@ def _read_json(text: str, name: str) -> _Read:
 
 
 def _column_errors(
-    ent: Entity, columns: list[tuple[str, dict[str, int]]], name: str, rows: list[_Row]
+    ent: Entity, columns: list[tuple[str, _Where]], name: str, rows: list[_Row]
 ) -> list[RowError]:
     """Unknown, unnamed and repeated columns, located at the header or the first record."""
     errors = []

@@ -182,8 +182,8 @@ def build_field(ctx: SectionContext, path: Path, name: str, raw: Mapping[str, An
         return None
     draft = FieldDraft(ctx, path, name, raw, ftype)
     errors = 0
-    for subpath, message in ftype.definition_problems(raw):
-        ctx.fail((*path, *subpath), message)
+    for problem_path, message in ftype.definition_problems(raw):
+        ctx.fail((*path, *problem_path), message)
         errors += 1
     for key, value in raw.items():
         keyword = SHAPE_KEYWORDS.get(key)

@@ -87,7 +87,7 @@ def _describe(op: Any) -> tuple[str, str, bool]:
         cols = ", ".join(str(c) for c in op.columns)
         return op.table_name, f"create {kind} {op.index_name} on {op.table_name} ({cols})", False
     if isinstance(op, ops.DropIndexOp):
-        return op.table_name, f"drop index {op.index_name} on {op.table_name}", False
+        return str(op.table_name), f"drop index {op.index_name} on {op.table_name}", False
     if isinstance(op, ops.AlterColumnOp):
         if op.modify_type is not None:
             old, new = op.existing_type, op.modify_type

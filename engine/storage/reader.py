@@ -172,14 +172,15 @@ class Reader:
 
     def display(self, entity: Entity | str, row: Mapping[str, Any]) -> str:
         ent = self.entity(entity)
-        return self._render_labels(ent, [dict(row)], depth=1).get(row.get("id"), "")  # type: ignore[arg-type]
+        return self._render_labels(ent, [dict(row)], depth=1).get(row.get("id"), "")
 
-    def _render_labels(self, ent: Entity, rows: list[dict[str, Any]], depth: int) -> dict[int, str]:
+    def _render_labels(self, ent: Entity, rows: list[dict[str, Any]], depth: int) -> dict[Any, str]:
+        """Display text by row id (None for a record not saved yet)."""
         names = {p.split(".")[0] for _, p, _, _ in string.Formatter().parse(ent.display) if p}
         refs = {
-            n: self.labels(ent.fields[n].ref, (r.get(n) for r in rows)) if depth > 0 else {}
+            n: self.labels(ref, (r.get(n) for r in rows)) if depth > 0 else {}
             for n in names
-            if n in ent.fields and ent.fields[n].ref
+            if n in ent.fields and (ref := ent.fields[n].ref)
         }
         out = {}
         for row in rows:

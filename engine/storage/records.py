@@ -54,7 +54,7 @@ def _money_fields(entity: Entity) -> tuple[tuple[str, str | None], ...]:
     return known[1]
 
 
-def normalise(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
+def normalise(entity: Entity, row: Mapping[Any, Any]) -> dict[str, Any]:
     """Money read back at the currency's own number of places (100.0000 EUR -> 100.00)."""
     out = dict(row)
     for name, source in _money_fields(entity):

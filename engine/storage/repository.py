@@ -525,8 +525,7 @@ class Repository(Reader):
         before: list[dict[str, Any]] | None = None,
     ) -> None:
         for parent_name, ref_field in self._plan(ent).parents:
-            ids = {r.get(ref_field) for r in [*after, *(before or [])]}
-            ids.discard(None)
+            ids = {r[ref_field] for r in [*after, *(before or [])] if r.get(ref_field) is not None}
             if not ids:
                 continue
             try:

@@ -28,7 +28,7 @@ def build_metadata(appset: AppSet) -> tuple[sa.MetaData, dict[str, sa.Table]]:
 def entity_table(metadata: sa.MetaData, appset: AppSet, entity: Entity) -> sa.Table:
     # Field columns are nullable in the database: `required` is enforced by the Repository,
     # the one write path, so that adding a required field to a filled table is additive.
-    columns: list[sa.SchemaItem] = [
+    columns: list[sa.schema.SchemaItem] = [
         sa.Column("id", ID, primary_key=True, autoincrement=True),
         sa.Column("version", sa.Integer, nullable=False, server_default="1"),
         sa.Column("created_at", UTCDateTime(), nullable=False),
@@ -38,7 +38,7 @@ def entity_table(metadata: sa.MetaData, appset: AppSet, entity: Entity) -> sa.Ta
     ]
     indexed: list[tuple[str, bool]] = []
     for field in entity.fields.values():
-        col_args: list[sa.SchemaItem] = []
+        col_args: list[sa.schema.SchemaItem] = []
         if field.ref:
             target = appset.entity(field.ref)
             ondelete = "CASCADE" if field.on_delete == "cascade" else None

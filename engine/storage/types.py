@@ -44,13 +44,14 @@ class ExactDecimal(sa.TypeDecorator):
 
     def __init__(self, precision: int, scale: int):
         super().__init__(precision, scale)
+        self.precision = precision
         self.scale = scale
         self.unit = Decimal(1).scaleb(-scale)
 
     def load_dialect_impl(self, dialect: sa.Dialect) -> sa.types.TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(sa.BigInteger())
-        return dialect.type_descriptor(sa.Numeric(self.impl.precision, self.scale))
+        return dialect.type_descriptor(sa.Numeric(self.precision, self.scale))
 
     def process_bind_param(self, value: Any, dialect: sa.Dialect) -> Any:
         if value is None or dialect.name != "sqlite":
