@@ -41,8 +41,7 @@ from engine.openapi import (
     build_openapi,
 )
 from engine.permissions import ACTIONS, can, require
-from engine.storage import BulkValidationError, Filter
-from engine.storage.records import jsonable
+from engine.storage import BulkValidationError, Filter, jsonable
 from web.context import formwork, principal, repository
 
 bp = Blueprint("api", __name__, url_prefix=PREFIX)

@@ -40,7 +40,6 @@ from engine.forms import (
 )
 from engine.i18n import N_
 from engine.storage import Filter, Page, Repository
-from engine.storage.query import parse_sort, search_fields
 from web.context import allowed, entity_or_404, formwork, repository, require
 
 bp = Blueprint("records", __name__)
@@ -220,14 +219,14 @@ def list_records(app: str, entity: str):
     return render_template(
         "records/list.html",
         entity=ent,
-        columns=_headers(ent, columns, sort),
+        columns=_headers(repo, ent, columns, sort),
         rows=rows,
         page=page,
         page_no=page_no,
         prev_url=_url_with(page=page_no - 1 if page_no > 2 else None) if page_no > 1 else None,
         next_url=_url_with(page=page_no + 1) if page.has_more else None,
         search=search,
-        searchable=bool(search_fields(ent)),
+        searchable=repo.searchable(ent),
         sort=sort,
         controls=controls,
         extra_filters=extra,
@@ -257,9 +256,11 @@ def _prefill(entity: Entity, filters: list[Filter]) -> dict[str, str]:
     }
 
 
-def _headers(entity: Entity, columns: list[str], sort: str) -> list[dict[str, Any]]:
+def _headers(
+    repo: Repository, entity: Entity, columns: list[str], sort: str
+) -> list[dict[str, Any]]:
     try:
-        current = parse_sort(entity, sort or None)[0]
+        current = repo.sort_order(entity, sort or None)[0]
     except ValidationError:
         current = entity.default_sort[0]
     headers = []

@@ -5,9 +5,10 @@ from engine.storage.events import RecordEvent
 from engine.storage.migrate import DestructiveMigration, MigrationPlan
 from engine.storage.query import Filter
 from engine.storage.reader import Page, Reader
+from engine.storage.records import jsonable
 from engine.storage.repository import BulkValidationError, Repository
 
 __all__ = [
     "BulkValidationError", "Database", "DestructiveMigration", "Filter", "MigrationPlan", "Page",
-    "Reader", "RecordEvent", "Repository", "database_url",
+    "Reader", "RecordEvent", "Repository", "database_url", "jsonable",
 ]  # fmt: skip

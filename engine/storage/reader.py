@@ -79,6 +79,19 @@ class Reader:
             with self.db.engine.connect() as conn:
                 yield conn
 
+    # -- what a list offers -------------------------------------------------------------------
+
+    def sort_order(
+        self, entity: Entity | str, sort: str | Sequence[tuple[str, bool]] | None
+    ) -> list[tuple[str, bool]]:
+        """The (field, descending) order `query` uses for `sort`; ValidationError names a
+        field that cannot sort."""
+        return q.parse_sort(self.entity(entity), sort)
+
+    def searchable(self, entity: Entity | str) -> bool:
+        """Whether `query(search=...)` looks at any field of the entity."""
+        return bool(q.search_fields(self.entity(entity)))
+
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, entity: Entity | str, record_id: int) -> dict[str, Any] | None:
