@@ -14,7 +14,7 @@ Catalogues live in engine/translations/<language>/LC_MESSAGES/messages.po and ar
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -92,10 +92,25 @@ class Text(str):
                 return self.by_language[key]
         return str(self)
 
-    def map(self, change: Any) -> Text:
-        """The same text with `change` applied to every language's version."""
-        versions = self.by_language or {SOURCE_LANGUAGE: str(self)}
-        return Text({k: change(v) for k, v in versions.items()})
+
+class Derived(str):
+    """A translatable text with a change applied in every language (capitalised, lower case)."""
+
+    def __new__(cls, source: str, change: Callable[[str], str]) -> Derived:
+        self = super().__new__(cls, change(str(source)))
+        self.source, self.change = source, change
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Derived, (self.source, self.change))
+
+    def localize(self, locale: str | Locale | None) -> str:
+        return self.change(str(localize(self.source, locale)))
+
+
+def derived(value: str, change: Callable[[str], str]) -> str:
+    """`change(value)`, kept translatable when `value` is."""
+    return Derived(value, change) if callable(getattr(value, "localize", None)) else change(value)
 
 
 def localize(value: Any, locale: str | Locale | None) -> Any:

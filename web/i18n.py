@@ -16,9 +16,12 @@ from __future__ import annotations
 from typing import Any
 
 from babel import Locale
+from babel.numbers import format_decimal
 from flask import Blueprint, Flask, current_app, redirect, request, session
-from flask_babel import Babel, Domain, get_locale
+from flask_babel import Babel, Domain, get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_eval_context
+from markupsafe import Markup
 
 from engine import auth
 from engine.i18n import LANGUAGES, N_, localize, parse_locale, translations
@@ -51,8 +54,12 @@ def init_app(app: Flask) -> None:
     )
     babel.domain_instance = _CatalogueDomain()  # type: ignore[misc]
     # Every `{{ value }}` in a template shows a Message or a Text in the reader's language.
-    app.jinja_env.finalize = lambda value: localize(value, get_locale())
-    app.jinja_env.filters["loc"] = lambda value: localize(value, get_locale())
+    app.jinja_env.finalize = loc
+    app.jinja_env.filters.update(loc=loc, noun=noun, number=number)
+    # Replace the i18n extension's callables: these localize their parameters too.
+    app.jinja_env.globals.update(
+        _=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext
+    )
     login_manager.localize_callback = lambda message: localize(message, get_locale())
     app.jinja_env.globals["role_label"] = lambda role: ROLE_LABELS.get(role, role)
     app.register_blueprint(bp)
@@ -66,6 +73,50 @@ def init_app(app: Flask) -> None:
             "current_language": language_of(current),
             "html_lang": html_lang(current),
         }
+
+
+def loc(value: Any) -> Any:
+    """A Message or Text (engine.i18n) in the reader's language; other values unchanged."""
+    return localize(value, get_locale())
+
+
+def noun(label: Any) -> str:
+    """A label inside a sentence: "New invoice", but 新建发票 and "New IBAN" as they are."""
+    text = str(loc(label))
+    english = (get_locale() or Locale("en")).language == "en"
+    return text.lower() if english and not text[:2].isupper() else text
+
+
+def number(value: Any) -> str:
+    """A whole number with the locale's grouping: 12,345 or 12.345."""
+    return format_decimal(value, locale=locale())
+
+
+def _(msgid: str, /, **params: Any) -> str:
+    """gettext for web/*.py: `_("%(entity)s was saved.", entity=entity.label)`, with
+    labels and engine messages among the parameters shown in the reader's language."""
+    return _format(get_translations().ugettext(msgid), params)
+
+
+def ngettext(singular: str, plural: str, num: int, /, **params: Any) -> str:
+    return _format(get_translations().ungettext(singular, plural, num), {"num": num, **params})
+
+
+def _format(text: str, params: dict[str, Any]) -> str:
+    return text % {k: loc(v) for k, v in params.items()} if params else text
+
+
+@pass_eval_context
+def _template_gettext(eval_ctx: Any, msgid: str, /, **params: Any) -> str:
+    """`{{ _('New %(entity)s', entity=...) }}`; the parameters are escaped (Markup %)."""
+    text = get_translations().ugettext(msgid)
+    return _format(Markup(text) if eval_ctx.autoescape else text, params)
+
+
+@pass_eval_context
+def _template_ngettext(eval_ctx: Any, singular: str, plural: str, num: int, /, **params: Any):
+    text = get_translations().ungettext(singular, plural, num)
+    return _format(Markup(text) if eval_ctx.autoescape else text, {"num": num, **params})
 
 
 def locale() -> str:

@@ -41,6 +41,7 @@ from engine.forms import (
 from engine.i18n import N_
 from engine.storage import Filter, Page, Repository
 from web.context import allowed, entity_or_404, formwork, repository, require
+from web.i18n import _, locale, noun
 
 bp = Blueprint("records", __name__)
 
@@ -52,8 +53,8 @@ NUMERIC = ("integer", "decimal", "money")
 MAX_ID = 2**63 - 1
 MAX_PAGE = 1_000_000
 OP_TEXT = {
-    "eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥", "contains": "contains",
-    "startswith": "starts with", "in": "in", "isnull": "is empty",
+    "eq": "=", "ne": "≠", "lt": "<", "lte": "≤", "gt": ">", "gte": "≥", "contains": N_("contains"),
+    "startswith": N_("starts with"), "in": N_("is one of"), "isnull": N_("is empty"),
 }  # fmt: skip
 
 
@@ -65,10 +66,6 @@ class Cell:
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-def _locale() -> str:
-    return formwork().locale
 
 
 def _entity(app: str, name: str, action: str) -> Entity:
@@ -84,7 +81,7 @@ def _target(qualname: str) -> Entity:
 def _record(repo: Repository, entity: Entity, record_id: int) -> dict[str, Any]:
     record = repo.get(entity, record_id) if record_id <= MAX_ID else None
     if record is None:
-        abort(404, f"{entity.label} #{record_id} does not exist.")
+        abort(404, _("%(entity)s #%(id)s does not exist.", entity=entity.label, id=record_id))
     return record
 
 
@@ -114,9 +111,13 @@ def _int(text: Any) -> int | None:
 
 
 MAX_VERSION = 2**31 - 1  # the version column is an INTEGER
-NO_VERSION = (
+NO_VERSION = N_(
     "this form did not say which version of the record it changes, so nothing was saved; "
     "check the values below against the record as it is now and save again"
+)
+NO_VERSION_DELETE = N_(
+    "this form did not say which version of the record it deletes, so nothing was deleted; "
+    "check the record below and confirm again"
 )
 
 
@@ -142,7 +143,7 @@ def _messages(entity: Entity, errors: dict[str, str]) -> list[str]:
 def _filter_messages(entity: Entity, errors: dict[str, str]) -> list[str]:
     """A filter's message names the field: "Amount: 'abc' is not a number"."""
     return [
-        f"{entity.fields[key].label}: {message}"
+        _("%(label)s: %(message)s", label=entity.fields[key].label, message=message)
         if key in entity.fields
         else error_sentence(entity, key, message)
         for key, message in errors.items()
@@ -184,7 +185,7 @@ def _cell(entity: Entity, name: str, value: Any, labels: dict[int, str] | None) 
 
 
 def _format(field: Field, value: Any) -> str:
-    return field.value_type.format(value, field, _locale())
+    return field.value_type.format(value, field, locale())
 
 
 # -- list -----------------------------------------------------------------------------------
@@ -319,7 +320,12 @@ def _filter_bar(
             {
                 "key": key,
                 "value": str(flt.value),
-                "text": f"{label} {OP_TEXT.get(flt.op, flt.op)} {text}",
+                "text": _(
+                    "%(field)s %(op)s %(value)s",
+                    field=label,
+                    op=OP_TEXT.get(flt.op, flt.op),
+                    value=text,
+                ),
                 "remove_url": _url_with(**{key: None, "page": None}),
             }
         )
@@ -402,7 +408,11 @@ def _related(repo: Repository, relation: Relation, record_id: int) -> dict[str, 
     page = repo.query(child, [Filter(relation.field, "eq", record_id)], limit=RELATED_LIMIT)
     title = child.plural
     if relation.name != child.name:
-        title = f"{child.plural} (as {child.fields[relation.field].label.lower()})"
+        title = _(
+            "%(records)s (as %(field)s)",
+            records=child.plural,
+            field=noun(child.fields[relation.field].label),
+        )
     return {
         "entity": child,
         "title": title,
@@ -443,7 +453,7 @@ def _history(repo: Repository, entity: Entity, record_id: int) -> list[dict[str,
         out.append(
             {
                 "at": entry["at"],
-                "user": entry.get("user") or "system",
+                "user": entry.get("user") or _("the system"),
                 "action": entry["action"],
                 "changes": [
                     (entity.fields[n].label, show(n, old), show(n, new)) for n, old, new in shown
@@ -462,14 +472,21 @@ def new_record(app: str, entity: str):
     repo = repository()
     if request.method == "GET":
         return _render_form(repo, ent, None, initial_values(ent, request.args), {})
-    values, errors = parse_form(ent, request.form, _locale())
+    values, errors = parse_form(ent, request.form, locale())
     if not errors:
         try:
             record = repo.create(ent, values)
         except ValidationError as exc:
             errors = exc.errors
         else:
-            flash(f"{ent.label} {repo.display(ent, record)} was created.", "success")
+            flash(
+                _(
+                    "%(entity)s %(record)s was created.",
+                    entity=ent.label,
+                    record=repo.display(ent, record),
+                ),
+                "success",
+            )
             return redirect(_url("detail", ent, record_id=record["id"]))
     return _render_form(repo, ent, None, request.form, errors), 422
 
@@ -482,7 +499,7 @@ def edit_record(app: str, entity: str, record_id: int):
     if request.method == "GET":
         texts = record_values(ent, record)
         return _render_form(repo, ent, record, texts, {}, version=record["version"])
-    values, errors = parse_form(ent, request.form, _locale(), editing=True)
+    values, errors = parse_form(ent, request.form, locale(), editing=True)
     version = _form_version(request.form)
     if version is None:
         errors = {"": NO_VERSION, **errors}
@@ -499,9 +516,18 @@ def edit_record(app: str, entity: str, record_id: int):
                 repo, ent, current, request.form, {}, version=current["version"], conflict=conflict
             ), 409
         except NotFound:
-            abort(404, f"{ent.label} #{record_id} was deleted meanwhile.")
+            abort(
+                404, _("%(entity)s #%(id)s was deleted meanwhile.", entity=ent.label, id=record_id)
+            )
         else:
-            flash(f"{ent.label} {repo.display(ent, saved)} was saved.", "success")
+            flash(
+                _(
+                    "%(entity)s %(record)s was saved.",
+                    entity=ent.label,
+                    record=repo.display(ent, saved),
+                ),
+                "success",
+            )
             return redirect(_url("detail", ent, record_id=record_id))
     return _render_form(repo, ent, record, request.form, errors, version=version), 422
 
@@ -562,11 +588,11 @@ def _render_form(
     record_title = repo.display(entity, record) if record is not None else None
     if record is None:
         action, cancel = _url("new_record", entity), _url("list_records", entity)
-        title = f"New {entity.label.lower()}"
+        title = _("New %(entity)s", entity=noun(entity.label))
     else:
         action = _url("edit_record", entity, record_id=record["id"])
         cancel = _url("detail", entity, record_id=record["id"])
-        title = f"Edit {entity.label.lower()} {record_title}"
+        title = _("Edit %(entity)s %(record)s", entity=noun(entity.label), record=record_title)
     return render_template(
         "records/form.html",
         entity=entity,
@@ -597,18 +623,37 @@ def delete_record(app: str, entity: str, record_id: int):
     version = record["version"]
     errors: list[str] = []
     if request.method == "POST" and _form_version(request.form) is None:
-        errors = [error_sentence(ent, "", NO_VERSION.replace("changes", "deletes"))]
+        errors = [error_sentence(ent, "", NO_VERSION_DELETE)]
     elif request.method == "POST":
         try:
             repo.delete(ent, record_id, version=_form_version(request.form))
         except ValidationError as exc:
             errors = _messages(ent, exc.errors)
         except StaleVersion as exc:
-            errors = [f"{exc}. Check the record below, then confirm again."]
+            errors = [
+                _(
+                    "%(entity)s #%(id)s was changed by someone else (you saw version "
+                    "%(expected)s, it is now at version %(actual)s). Check the record below, "
+                    "then confirm again.",
+                    entity=ent.label,
+                    id=record_id,
+                    expected=exc.expected,
+                    actual=exc.actual,
+                )
+            ]
         except NotFound:
-            abort(404, f"{ent.label} #{record_id} was deleted meanwhile.")
+            abort(
+                404, _("%(entity)s #%(id)s was deleted meanwhile.", entity=ent.label, id=record_id)
+            )
         else:
-            flash(f"{ent.label} {repo.display(ent, record)} was deleted.", "success")
+            flash(
+                _(
+                    "%(entity)s %(record)s was deleted.",
+                    entity=ent.label,
+                    record=repo.display(ent, record),
+                ),
+                "success",
+            )
             return redirect(_url("list_records", ent))
     return render_template(
         "records/delete.html",
@@ -629,9 +674,10 @@ def when(value: Any) -> str:
 # -- errors ---------------------------------------------------------------------------------
 
 ERROR_TITLES = {
-    400: "Bad request",
-    403: "Not allowed",
-    404: "Not found",
+    400: N_("Bad request"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    409: N_("Conflict"),
 }
 
 
@@ -641,13 +687,13 @@ def _error_page(code: int, message: str):
 
         return json_error(code, message)
     return render_template(
-        "error.html", code=code, title=ERROR_TITLES.get(code, "Error"), message=message
+        "error.html", code=code, title=ERROR_TITLES.get(code, N_("Error")), message=message
     ), code
 
 
 @bp.app_errorhandler(403)
 def forbidden(error):
-    return _error_page(403, "Your role may not do this. Ask an administrator if you need to.")
+    return _error_page(403, _("Your role may not do this. Ask an administrator if you need to."))
 
 
 @bp.app_errorhandler(PermissionDenied)
@@ -661,12 +707,13 @@ def denied(error: PermissionDenied):
 def not_found(error):
     description = getattr(error, "description", "")
     if not description or description.startswith("The requested URL"):
-        description = "There is no such page or record. It may have been deleted."
+        description = _("There is no such page or record. It may have been deleted.")
     return _error_page(404, description)
 
 
 @bp.app_errorhandler(CSRFError)
 def csrf_failed(error):
     return _error_page(
-        400, "The form had expired or came from elsewhere. Go back, reload the page and try again."
+        400,
+        _("The form had expired or came from elsewhere. Go back, reload the page and try again."),
     )

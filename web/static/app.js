@@ -19,8 +19,9 @@
           if (!data) return;
           var lang = document.documentElement.lang || undefined;
           var n = data.count.toLocaleString(lang) + (data.capped ? "+" : "");
-          var noun = data.count === 1 && !data.capped ? el.dataset.noun : el.dataset.nouns;
-          el.textContent = n + " " + noun;
+          /* the page wrote both sentences in its language, with {n} for the number */
+          var text = data.count === 1 && !data.capped ? el.dataset.one : el.dataset.many;
+          el.textContent = text.replace("{n}", n);
         })
         .catch(function () { /* the count is a nicety: leave it blank */ });
     });
@@ -76,7 +77,7 @@
     if (!items.length) {
       var none = document.createElement("li");
       none.className = "none";
-      none.textContent = "No matches";
+      none.textContent = this.list.dataset.none || "No matches";
       this.list.appendChild(none);
     }
     items.forEach(function (item, i) {
