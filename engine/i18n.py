@@ -96,6 +96,9 @@ class Text(str):
 class Derived(str):
     """A translatable text with a change applied in every language (capitalised, lower case)."""
 
+    source: str
+    change: Callable[[str], str]
+
     def __new__(cls, source: str, change: Callable[[str], str]) -> Derived:
         self = super().__new__(cls, change(str(source)))
         self.source, self.change = source, change
