@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from engine.appdef.model import Field
 
 FIELD_TYPES: dict[str, FieldType] = {}
+MAX_BIGINT = 2**63 - 1  # the largest whole number (and record id) the databases store
 
 # The keys a field definition may carry beyond the common ones (label, help, required, ...),
 # with their JSON-Schema: the published app schema is assembled from these.
@@ -75,11 +76,27 @@ class FieldType:
     holds_currency: ClassVar[bool] = False
     # A calendar date: days can be counted from it (reports' buckets, date functions).
     is_date: ClassVar[bool] = False
+    # Values compare in a meaningful order: lt/gt filters apply.
+    orderable: ClassVar[bool] = False
+    # A number: shown right-aligned, totals make sense.
+    numeric: ClassVar[bool] = False
+    # A unique field of this type names a record in an import file (customer.name).
+    import_key: ClassVar[bool] = False
+    # The list page's filter control: text, choice, boolean, range or ref.
+    filter_kind: ClassVar[str] = "text"
+    # The keyboard a phone shows for the input (HTML inputmode), when not plain text.
+    inputmode: ClassVar[str | None] = None
+    # The HTML input type of a plain one-line input (email, tel, url), when it has its own.
+    input_type: ClassVar[str | None] = None
+    # Several lines of prose: shown as paragraphs.
+    multiline: ClassVar[bool] = False
+    # Rounded by a currency (the record's, through the entity's currency field).
+    uses_currency: ClassVar[bool] = False
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
 
-        return sa.String(field.max_length or 255)
+        return sa.String(field.max_length or self.default_max_length or 255)
 
     def definition_problems(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
         """What is wrong with a definition of this type beyond what the JSON Schema says:
@@ -113,22 +130,70 @@ class FieldType:
                 return f"must be at most {self.format(field.max, field)}"
         return None
 
+    def result(self, field: Field) -> FieldType:
+        """The type of the value stored (a computed field's result type)."""
+        return self
+
+    def currency_problem(self, value: Any, currency: str | None) -> str | None:
+        """For `uses_currency` types: what is wrong with `value` in `currency`."""
+        return None
+
+    def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
+        """An expression's result stored in a field of this type (`currency`: the record's)."""
+        return self.coerce(value, field)
+
     def to_json(self, value: Any) -> Any:
-        return value
+        return json_value(value)
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
         """Text for people (lists, detail pages)."""
         return "" if value is None else str(value)
 
+    def link(self, value: Any) -> str | None:
+        """Where a value shown on a page links to (mailto:, the web address), if anywhere."""
+        return None
+
     def form_value(self, value: Any) -> str:
         """Text to put back in a form input."""
         return "" if value is None else str(value)
 
-    def json_schema(self, field: Field) -> dict[str, Any]:
+    def json_schema(
+        self, field: Field, writing: bool = False, bounds: bool = True
+    ) -> dict[str, Any]:
+        """The JSON Schema of a value; with `bounds`, the field's limits too (a filter's
+        value may lie outside them)."""
         schema = dict(self.json_schema_type)
         if field.pattern:  # validate() uses fullmatch; JSON Schema patterns search
             schema["pattern"] = f"^(?:{field.pattern})$"
-        return schema
+        return {**schema, **self.schema_bounds(field)} if bounds else schema
+
+    def schema_bounds(self, field: Field) -> dict[str, Any]:
+        """The field's limits in JSON Schema terms."""
+        out: dict[str, Any] = {}
+        if self.length_bounds:
+            if field.max_length or self.default_max_length:
+                out["maxLength"] = field.max_length or self.default_max_length
+            if field.min_length:
+                out["minLength"] = field.min_length
+        return out
+
+    # The length a value may have when the field gives no `max` (None: unbounded).
+    default_max_length: ClassVar[int | None] = None
+
+
+def json_value(value: Any) -> Any:
+    """The one JSON form of a stored value: Decimal as exact text (never a float, never
+    an exponent), dates and times in ISO 8601; everything else as it is."""
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def jsonable(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of a record fit for JSON (see json_value)."""
+    return None if row is None else {key: json_value(value) for key, value in row.items()}
 
 
 @register
@@ -136,38 +201,44 @@ class StringType(FieldType):
     name = "string"
     options = LENGTH_BOUNDS
     length_bounds = True
+    default_max_length = 255
     text_like = True
     names_a_record = True
+    import_key = True
 
     def validate(self, value: Any, field: Field) -> str | None:
-        if value is not None and len(value) > (field.max_length or 255):
-            return f"must be at most {field.max_length or 255} characters"
-        if value is not None and field.min_length and len(value) < field.min_length:
-            return f"must be at least {field.min_length} characters"
+        if value is not None and self.length_bounds:
+            most = field.max_length or self.default_max_length
+            if most and len(value) > most:
+                return f"must be at most {most} characters"
+            if field.min_length and len(value) < field.min_length:
+                return f"must be at least {field.min_length} characters"
         return super().validate(value, field)
+
+    def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
+        return None if value is None else str(value)
 
 
 @register
 class TextType(StringType):
     name = "text"
     widget = "textarea"
+    multiline = True
     names_a_record = False
+    import_key = False
+    default_max_length = None
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
 
         return sa.Text()
 
-    def validate(self, value: Any, field: Field) -> str | None:
-        if value is not None and field.max_length and len(value) > field.max_length:
-            return f"must be at most {field.max_length} characters"
-        return FieldType.validate(self, value, field)
-
 
 @register
 class EmailType(StringType):
     name = "email"
     widget = "email"
+    input_type = "email"
     json_schema_type = {"type": "string", "format": "email"}
 
     def coerce(self, value: Any, field: Field) -> Any:
@@ -176,11 +247,15 @@ class EmailType(StringType):
             raise ValueError("is not an e-mail address")
         return value
 
+    def link(self, value: Any) -> str | None:
+        return f"mailto:{value}" if value else None
+
 
 @register
 class PhoneType(StringType):
     name = "phone"
     widget = "tel"
+    input_type = "tel"
     names_a_record = False
 
     def coerce(self, value: Any, field: Field) -> Any:
@@ -194,6 +269,7 @@ class PhoneType(StringType):
 class UrlType(StringType):
     name = "url"
     widget = "url"
+    input_type = "url"
     names_a_record = False
     json_schema_type = {"type": "string", "format": "uri"}
 
@@ -202,6 +278,9 @@ class UrlType(StringType):
         if value is not None and not URL_RE.match(value):
             raise ValueError("is not a web address (http:// or https://)")
         return value
+
+    def link(self, value: Any) -> str | None:
+        return str(value) if value else None
 
 
 @register
@@ -212,24 +291,31 @@ class ChoiceType(StringType):
     needs = {"options": "options"}
     length_bounds = False
     names_a_record = False
+    import_key = False
+    filter_kind = "choice"
 
     def validate(self, value: Any, field: Field) -> str | None:
         if value is not None and value not in field.options:
             return f"must be one of: {', '.join(field.options)}"
         return None
 
-    def json_schema(self, field: Field) -> dict[str, Any]:
-        if not field.options:  # a computed choice: any text, not an enum nothing matches
-            return {"type": "string"}
-        return {"type": "string", "enum": list(field.options)}
+    def json_schema(
+        self, field: Field, writing: bool = False, bounds: bool = True
+    ) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "string"}
+        if field.options:  # else a computed choice: any text, not an enum nothing matches
+            schema["enum"] = list(field.options)
+        return {**schema, "maxLength": self.default_max_length} if bounds else schema
 
 
 @register
 class CurrencyType(StringType):
     name = "currency"
+    widget = "currency"
     options = {}
     length_bounds = False
     names_a_record = False
+    import_key = False
     holds_currency = True
     json_schema_type = {"type": "string", "pattern": "^[A-Z]{3}$"}
 
@@ -256,6 +342,18 @@ class IntegerType(FieldType):
     json_schema_type = {"type": "integer"}
     takes_bounds = True
     options = VALUE_BOUNDS
+    orderable = True
+    numeric = True
+    filter_kind = "range"
+    inputmode = "numeric"
+
+    def schema_bounds(self, field: Field) -> dict[str, Any]:
+        """JSON Schema carries the bounds itself (and BIGINT's, when the field has none)."""
+        low, high = field.min, field.max
+        return {
+            "minimum": -MAX_BIGINT if low is None else low,
+            "maximum": MAX_BIGINT if high is None else high,
+        }
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
@@ -300,6 +398,10 @@ class DecimalType(FieldType):
     json_schema_type = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
     takes_bounds = True
     options = VALUE_BOUNDS
+    orderable = True
+    numeric = True
+    filter_kind = "range"
+    inputmode = "decimal"
     scale = 6
     max_abs = Decimal("1e12")  # stays exact as a scaled 64-bit integer on SQLite
 
@@ -345,8 +447,18 @@ class DecimalType(FieldType):
             number = number.quantize(Decimal(1))
         return number
 
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else str(value)
+    def json_schema(
+        self, field: Field, writing: bool = False, bounds: bool = True
+    ) -> dict[str, Any]:
+        schema = super().json_schema(field, writing, bounds)
+        if writing:
+            schema["type"] = ["string", "number"]  # the pattern applies to the string form only
+        return schema
+
+    def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
+        if isinstance(value, Decimal | int) and not isinstance(value, bool):
+            return Decimal(value).quantize(Decimal(1).scaleb(-self.scale))
+        return self.coerce(value, field)
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
         # every significant digit: the default pattern rounds to 3 places (0.000001 -> "0")
@@ -370,6 +482,17 @@ class MoneyType(DecimalType):
     }
     scale = 4
     max_abs = Decimal("1e13")
+    uses_currency = True
+
+    def currency_problem(self, value: Any, currency: str | None) -> str | None:
+        if money.fits_currency(value, currency):
+            return None
+        return f"has more than {money.places(currency)} decimal places for {currency or 'money'}"
+
+    def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
+        if isinstance(value, Decimal | int) and not isinstance(value, bool):
+            return money.round_money(Decimal(value), currency)
+        return self.coerce(value, field)
 
     def sql_type(self, field: Field) -> Any:
 
@@ -397,6 +520,8 @@ class DateType(FieldType):
     takes_bounds = True
     is_date = True
     options = VALUE_BOUNDS
+    orderable = True
+    filter_kind = "range"
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
@@ -428,9 +553,6 @@ class DateType(FieldType):
         except ValueError:
             raise ValueError("is not a date (use YYYY-MM-DD)") from None
 
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
     def form_value(self, value: Any) -> str:
         return "" if value is None else value.isoformat()
 
@@ -445,6 +567,8 @@ class DateTimeType(FieldType):
     json_schema_type = {"type": "string", "format": "date-time"}
     takes_bounds = True
     options = VALUE_BOUNDS
+    orderable = True
+    filter_kind = "range"
 
     def sql_type(self, field: Field) -> Any:
 
@@ -467,9 +591,6 @@ class DateTimeType(FieldType):
         except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC
             raise ValueError("is out of range") from None
 
-    def to_json(self, value: Any) -> Any:
-        return None if value is None else value.isoformat()
-
     def form_value(self, value: Any) -> str:
         return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
 
@@ -483,6 +604,7 @@ class BooleanType(FieldType):
     widget = "checkbox"
     python_type = bool
     json_schema_type = {"type": "boolean"}
+    filter_kind = "boolean"
     TRUE = frozenset({"1", "true", "yes", "y", "on", "x"})
     FALSE = frozenset({"0", "false", "no", "n", "off", ""})
 
@@ -509,6 +631,9 @@ class BooleanType(FieldType):
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
         return "" if value is None else ("yes" if value else "no")
 
+    def form_value(self, value: Any) -> str:
+        return "on" if value else ""  # what a checked checkbox posts
+
 
 @register
 class RefType(FieldType):
@@ -524,6 +649,11 @@ class RefType(FieldType):
     }
     needs = {"to": "to: <entity>"}
     can_be_result = False
+    orderable = True
+    filter_kind = "ref"
+
+    def schema_bounds(self, field: Field) -> dict[str, Any]:
+        return {"maximum": MAX_BIGINT, "x-formwork-ref": field.ref}
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
@@ -539,7 +669,7 @@ class RefType(FieldType):
             number = int(str(value).strip())
         except ValueError:
             raise ValueError("must be a record id") from None
-        if number < 1 or number >= 2**63:  # beyond BIGINT: no such record
+        if number < 1 or number > MAX_BIGINT:  # beyond BIGINT: no such record
             raise ValueError("must be a record id")
         return number
 
@@ -558,13 +688,14 @@ class ComputedType(FieldType):
     needs = {"expr": "expr"}
     can_be_result = False
     derived = True
+    default_result = "decimal"  # the result type when the definition names none
 
     def definition_problems(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str, ...], str]]:
         if "default" in raw or raw.get("required") or raw.get("unique"):
             yield (), "a computed field takes no default, required or unique"
 
     def result(self, field: Field) -> FieldType:
-        return FIELD_TYPES[field.result or "decimal"]
+        return FIELD_TYPES[field.result or self.default_result]
 
     def sql_type(self, field: Field) -> Any:
         return self.result(field).sql_type(field)
@@ -572,18 +703,10 @@ class ComputedType(FieldType):
     def coerce(self, value: Any, field: Field) -> Any:
         return self.result(field).coerce(value, field)
 
-    def to_json(self, value: Any) -> Any:
-        return self.result_json(value)
-
-    def result_json(self, value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, dt.date | dt.datetime):
-            return value.isoformat()
-        return value
-
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
         return self.result(field).format(value, field, locale)
 
-    def json_schema(self, field: Field) -> dict[str, Any]:
-        return {**self.result(field).json_schema(field), "readOnly": True}
+    def json_schema(
+        self, field: Field, writing: bool = False, bounds: bool = True
+    ) -> dict[str, Any]:
+        return {**self.result(field).json_schema(field, writing, bounds), "readOnly": True}

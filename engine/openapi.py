@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.appdef import AppSet, Entity, Field
 from engine.permissions import Principal, can
-from engine.storage.query import OPERATORS, TEXT_TYPES
+from engine.storage.query import OPERATORS
 
 OPENAPI_VERSION = "3.1.0"
 PREFIX = "/api"
@@ -20,7 +20,6 @@ MAX_OFFSET = 2**53 - 1  # exact in JSON numbers, and far beyond any table
 MAX_ID = 2**63 - 1  # BIGINT
 MAX_BULK = 1000
 LIST_PARAMS = ("q", "sort", "limit", "offset", "count")  # everything else is a filter
-ORDERED_TYPES = ("integer", "decimal", "money", "date", "datetime", "ref")
 NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
 
 ERROR_CODES = {
@@ -72,7 +71,7 @@ def _describe(appset: AppSet, field: Field) -> str:
         target = appset.entity(field.ref)
         parts.append(f"Id of a {target.label.lower()} record ({field.ref}).")
     vtype = field.value_type
-    if vtype.takes_bounds and vtype.name != "integer":
+    if vtype.takes_bounds and "minimum" not in vtype.schema_bounds(field):
         if field.min is not None:
             parts.append(f"At least {vtype.to_json(field.min)}.")
         if field.max is not None:
@@ -89,27 +88,9 @@ def _describe(appset: AppSet, field: Field) -> str:
 def field_schema(appset: AppSet, field: Field, writing: bool = False) -> dict[str, Any]:
     """The JSON Schema of one field's value, as read (or, with `writing`, as written)."""
     vtype = field.value_type
-    schema = dict(vtype.json_schema(field))
+    schema = dict(vtype.json_schema(field, writing))
     schema.pop("readOnly", None)
     schema["title"] = field.label
-    if vtype.name in ("decimal", "money") and writing:
-        schema["type"] = ["string", "number"]  # the pattern applies to the string form only
-    if vtype.name == "integer":
-        if field.min is not None:
-            schema["minimum"] = field.min
-        if field.max is not None:
-            schema["maximum"] = field.max
-        schema.setdefault("minimum", -MAX_ID)
-        schema.setdefault("maximum", MAX_ID)
-    if vtype.name == "ref":
-        schema["maximum"] = MAX_ID
-        schema["x-formwork-ref"] = field.ref
-    if vtype.name in ("string", "email", "phone", "url", "choice"):
-        schema["maxLength"] = field.max_length or 255
-    elif vtype.name == "text" and field.max_length:
-        schema["maxLength"] = field.max_length
-    if field.min_length and vtype.name in ("string", "text", "email", "phone", "url"):
-        schema["minLength"] = field.min_length
     if field.default is not None and not writing:
         schema["default"] = vtype.to_json(field.default)
     description = _describe(appset, field)
@@ -241,11 +222,11 @@ def _param(
 
 def filter_ops(field: Field) -> tuple[str, ...]:
     """The operators documented for a field (the API takes all of OPERATORS)."""
-    vtype = field.value_type.name
+    vtype = field.value_type
     ops = ["eq", "ne", "in", "isnull"]
-    if vtype in ORDERED_TYPES:
+    if vtype.orderable:
         ops += ["lt", "lte", "gt", "gte"]
-    if vtype in TEXT_TYPES:
+    if vtype.text_like:
         ops += ["contains", "startswith"]
     return tuple(op for op in OPERATORS if op in ops)
 
@@ -253,7 +234,8 @@ def filter_ops(field: Field) -> tuple[str, ...]:
 def filter_params(entity: Entity) -> list[dict[str, Any]]:
     params = []
     for field in entity.fields.values():
-        value = {k: v for k, v in field.value_type.json_schema(field).items() if k != "readOnly"}
+        value = field.value_type.json_schema(field, bounds=False)
+        value.pop("readOnly", None)
         listed = " (a filter of the list page)" if field.name in entity.list_filters else ""
         for op in filter_ops(field):
             if op == "eq":

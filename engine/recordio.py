@@ -10,7 +10,6 @@ reported with the line (CSV) or record number (JSON) the user sees in the file.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import json
 import re
@@ -23,13 +22,13 @@ from typing import Any, TextIO, TypedDict
 from engine.appdef import Entity, Field
 from engine.appdef.build import did_you_mean
 from engine.errors import FormworkError
+from engine.fieldtypes import json_value
 from engine.storage import BulkValidationError, Filter, Repository
 from engine.storage.repository import SYSTEM
 
 FORMATS = ("csv", "json")
 PAGE = 1000
 MAX_SHOWN = 50
-KEY_TYPES = ("string", "email", "phone", "url")
 DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -87,7 +86,7 @@ def format_of(path: str | Path, given: str | None = None) -> str:
 def key_field(entity: Entity) -> Field | None:
     """The unique text field that names a record for people (customer.name), if any."""
     for field in entity.fields.values():
-        if field.unique and not field.computed and field.type.name in KEY_TYPES:
+        if field.unique and not field.computed and field.type.import_key:
             return field
     return None
 
@@ -110,7 +109,7 @@ def export_records(repo: Repository, entity: Entity | str, fmt: str, out: TextIO
         out.write("[")
         for row in _exported(repo, ent):
             out.write(",\n " if count else "\n ")
-            json.dump({c: _json_value(row[c]) for c in columns}, out, ensure_ascii=False)
+            json.dump({c: json_value(row[c]) for c in columns}, out, ensure_ascii=False)
             count += 1
         out.write("\n]\n" if count else "]\n")
     else:
@@ -154,20 +153,12 @@ def _key_values(
     return found
 
 
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return format(value, "f")  # exact, never a float
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return value
-
-
 def _csv_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(_json_value(value))
+    return str(json_value(value))
 
 
 # -- import -----------------------------------------------------------------------------------
@@ -391,7 +382,7 @@ class _Importer:
 
 
 def _shown(value: Any) -> str:
-    text = value if isinstance(value, str) else json.dumps(_json_value(value))
+    text = value if isinstance(value, str) else json.dumps(json_value(value))
     if isinstance(text, str) and len(text) > 60:
         text = text[:57] + "..."
     return repr(text)

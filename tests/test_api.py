@@ -8,8 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from engine.fieldtypes import jsonable
 from engine.permissions import Principal
-from engine.storage.records import jsonable
 
 CUSTOMERS = "/api/receivables/customer"
 INVOICES = "/api/receivables/invoice"

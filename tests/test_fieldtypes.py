@@ -20,7 +20,7 @@ from engine.fieldtypes import FIELD_TYPES, FieldType, register
 D = Decimal
 WIDGETS = {
     "text", "textarea", "number", "money", "date", "datetime-local", "checkbox", "select",
-    "email", "tel", "url", "ref", "readonly",
+    "currency", "email", "tel", "url", "ref", "readonly",
 }  # fmt: skip
 UTC = dt.UTC
 
@@ -282,8 +282,8 @@ SAMPLES = [
         "2024-03-01 09:30 UTC",
         "2024-03-01T09:30",
     ),
-    ("boolean", True, True, "yes", "True"),
-    ("boolean", False, False, "no", "False"),
+    ("boolean", True, True, "yes", "on"),  # what a checked checkbox posts
+    ("boolean", False, False, "no", ""),
     ("ref", 12, 12, "12", "12"),
     ("choice", "open", "open", "open", "open"),
     ("computed", D("2.5"), "2.5", "2.50", "2.5"),
@@ -320,13 +320,17 @@ def test_money_is_shown_in_the_users_locale() -> None:
 
 def test_json_schema_follows_the_field_options() -> None:
     choice = FIELD_TYPES["choice"].json_schema(make_field("choice", options=("a", "b")))
-    assert choice == {"type": "string", "enum": ["a", "b"]}
+    assert choice == {"type": "string", "enum": ["a", "b"], "maxLength": 255}
     patterned = FIELD_TYPES["string"].json_schema(make_field("string", pattern="[A-Z]{3}"))
     validator = jsonschema.Draft202012Validator(patterned)
     assert validator.is_valid("ABC")
     assert not validator.is_valid("xABCx"), "the pattern must match the whole value"
     computed = FIELD_TYPES["computed"].json_schema(make_field("computed", result="integer"))
-    assert computed == {"type": "integer", "readOnly": True}
+    assert computed == {"type": "integer", "minimum": -(2**63 - 1), "maximum": 2**63 - 1,
+                        "readOnly": True}  # fmt: skip
+    bounded = make_field("integer", min=0, max=365)
+    assert FIELD_TYPES["integer"].json_schema(bounded)["maximum"] == 365
+    assert "maximum" not in FIELD_TYPES["integer"].json_schema(bounded, bounds=False)
 
 
 @settings(max_examples=60, deadline=None)

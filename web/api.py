@@ -31,6 +31,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from engine.appdef import Entity
 from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
+from engine.fieldtypes import json_value
 from engine.openapi import (
     LIST_PARAMS,
     MAX_BULK,
@@ -64,11 +65,10 @@ def json_response(body: Any, status: int = 200, headers: dict | None = None) -> 
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    encoded = json_value(value)
+    if encoded is value:
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+    return encoded
 
 
 def json_error(status: int, message: str, fields: dict | None = None, **extra: Any) -> Response:

@@ -49,7 +49,6 @@ COUNT_CAP = 10_000
 LOOKUP_LIMIT = 20
 RELATED_LIMIT = 20
 HISTORY_LIMIT = 50
-NUMERIC = ("integer", "decimal", "money")
 MAX_ID = 2**63 - 1
 MAX_PAGE = 1_000_000
 OP_TEXT = {
@@ -174,14 +173,8 @@ def _cell(entity: Entity, name: str, value: Any, labels: dict[int, str] | None) 
         target = _target(field.ref)
         href = _url("detail", target, record_id=value) if allowed(target, "read") else None
         return Cell((labels or {}).get(value, f"#{value}"), href)
-    text = _format(field, value)
-    vtype = field.value_type.name
-    href = None
-    if value and vtype == "email":
-        href = f"mailto:{value}"
-    elif value and vtype == "url":
-        href = value
-    return Cell(text, href, numeric=vtype in NUMERIC)
+    vtype = field.value_type
+    return Cell(_format(field, value), vtype.link(value), numeric=vtype.numeric)
 
 
 def _format(field: Field, value: Any) -> str:
@@ -275,7 +268,7 @@ def _headers(
             {
                 "name": name,
                 "label": field.label if field else "#",
-                "numeric": bool(field and field.value_type.name in NUMERIC),
+                "numeric": bool(field and field.value_type.numeric),
                 "sort": state,
                 "url": _url_with(sort=next_sort, page=None),
             }
@@ -417,9 +410,7 @@ def _related(repo: Repository, relation: Relation, record_id: int) -> dict[str, 
         "entity": child,
         "title": title,
         "columns": [child.fields[c].label if c in child.fields else "#" for c in columns],
-        "numeric": [
-            c in child.fields and child.fields[c].value_type.name in NUMERIC for c in columns
-        ],
+        "numeric": [c in child.fields and child.fields[c].value_type.numeric for c in columns],
         "rows": list(zip(page.rows, _cells(repo, child, page.rows, columns), strict=True)),
         "has_more": page.has_more,
         "id_column": bool(columns) and _is_ref(child, columns[0]),

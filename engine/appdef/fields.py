@@ -48,7 +48,8 @@ def _copy(attr: str, convert: Callable[[Any], Any] = lambda v: v) -> Keyword:
 
 
 def _options(draft: FieldDraft, value: Any) -> Iterator[Problem]:
-    if draft.type.derived and draft.raw.get("result") != "choice":
+    result = FIELD_TYPES.get(draft.raw.get("result", ""))
+    if draft.type.derived and (result is None or "options" not in result.options):
         yield ("options",), "'options' applies only to choice fields"
         return
     draft.attrs["options"] = tuple(str(o) for o in value)
@@ -194,7 +195,7 @@ def build_field(ctx: SectionContext, path: Path, name: str, raw: Mapping[str, An
         return None
     draft.attrs.setdefault("label", name.replace("_", " ").capitalize())
     if ftype.derived:
-        draft.attrs.setdefault("result", "decimal")
+        draft.attrs.setdefault("result", ftype.default_result)  # type: ignore[attr-defined]
     built = Field(name=name, type=ftype, location=ctx.locate(path), **draft.attrs)
     for key, value_keyword in VALUE_KEYWORDS.items():  # bounds first: the default must fit them
         if key in raw:

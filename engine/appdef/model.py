@@ -72,9 +72,7 @@ class Field:
     @cached_property
     def value_type(self) -> FieldType:
         """The type of the stored value (a computed field's result type)."""
-        from engine.fieldtypes import FIELD_TYPES
-
-        return FIELD_TYPES[self.result or "decimal"] if self.computed else self.type
+        return self.type.result(self)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from engine.storage import Filter
 
 # Query parameters a list page keeps for itself; they never name a filter.
 RESERVED = frozenset({"q", "sort", "page"})
-RANGE_TYPES = ("date", "datetime", "integer", "decimal", "money")
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,7 @@ class FilterControl:
     label: str
     kind: str  # choice, ref, boolean, range or text
     type: str  # the field's value type name
+    widget: str  # the value type's widget: a range of dates shows date inputs
     params: tuple[str, ...]  # ("status",) or ("due_date__gte", "due_date__lte")
     options: tuple[str, ...] = ()
     ref: str | None = None
@@ -38,19 +38,21 @@ def filter_controls(entity: Entity) -> list[FilterControl]:
             continue
         field = entity.fields[name]
         vtype = field.value_type.name
-        if field.ref:
-            kind = "ref"
-        elif vtype == "boolean":
-            kind = "boolean"
-        elif vtype == "choice" and field.options:
-            kind = "choice"
-        elif vtype in RANGE_TYPES:
-            kind = "range"
-        else:
+        kind = field.value_type.filter_kind
+        if kind == "choice" and not field.options:  # a computed choice lists no outcomes
             kind = "text"
         params = (f"{name}__gte", f"{name}__lte") if kind == "range" else (name,)
         controls.append(
-            FilterControl(name, field.label, kind, vtype, params, tuple(field.options), field.ref)
+            FilterControl(
+                name,
+                field.label,
+                kind,
+                vtype,
+                field.value_type.widget,
+                params,
+                tuple(field.options),
+                field.ref,
+            )
         )
     return controls
 

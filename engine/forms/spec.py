@@ -32,6 +32,9 @@ class FormField:
     max_length: int | None = None
     readonly: bool = False  # shown, never parsed: computed, or fixed once created
     computed: bool = False
+    inputmode: str | None = None  # the keyboard a phone shows (HTML inputmode)
+    multiline: bool = False  # prose: shown as paragraphs
+    input_type: str | None = None  # HTML input type of a one-line input (email, tel, url)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ def form_field(field: Field, editing: bool) -> FormField:
         help=field.help or (AUTO_HINT if field.default_expr and not editing else ""),
         widget="readonly" if readonly else field.type.widget,
         type=field.value_type.name,
+        inputmode=field.value_type.inputmode,
+        multiline=field.value_type.multiline,
+        input_type=field.value_type.input_type,
         # Creating, a default fills a blank field; editing, defaults no longer apply.
         required=field.required and not readonly and (editing or not has_default(field)),
         options=tuple(field.options),
@@ -106,8 +112,6 @@ def form_spec(entity: Entity, editing: bool = False) -> FormSpec:
 
 def field_text(field: Field, value: Any) -> str:
     """A stored value as the text of its form input ("on" or "" for a checkbox)."""
-    if field.value_type.name == "boolean":
-        return "on" if value else ""
     return field.value_type.form_value(value)
 
 

@@ -5,7 +5,7 @@ from engine.storage.events import RecordEvent
 from engine.storage.migrate import DestructiveMigration, MigrationPlan
 from engine.storage.query import Filter
 from engine.storage.reader import Page, Reader
-from engine.storage.records import jsonable
+from engine.fieldtypes import jsonable  # the one JSON form of values, for storage's users
 from engine.storage.repository import BulkValidationError, Repository
 
 __all__ = [

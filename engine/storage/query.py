@@ -17,7 +17,6 @@ COMPARE = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
     "lte": operator.le, "gt": operator.gt, "gte": operator.ge,
 }  # fmt: skip
-TEXT_TYPES = ("string", "text", "email", "phone", "url", "choice", "currency")
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def coerce_filter(entity: Entity, flt: Filter) -> Filter:
         value = str(flt.value).lower() not in ("0", "false", "no", "")
         return Filter(flt.field, "isnull", value)
     if flt.op in ("contains", "startswith"):
-        if vtype is None or vtype.value_type.name not in TEXT_TYPES:
+        if vtype is None or not vtype.value_type.text_like:
             raise ValidationError({flt.field: f"'{flt.op}' applies only to text fields"})
         if "\x00" in str(flt.value):
             raise ValidationError({flt.field: "must not contain NUL characters"})
@@ -98,7 +97,7 @@ def where_clause(table: sa.Table, flt: Filter) -> sa.ColumnElement[bool]:
 def search_fields(entity: Entity) -> tuple[str, ...]:
     """The entity's `search` fields, or else its short text fields."""
     return entity.search or tuple(
-        f.name for f in entity.fields.values() if f.value_type.name in ("string", "email")
+        f.name for f in entity.fields.values() if f.value_type.names_a_record
     )
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -16,20 +14,6 @@ if TYPE_CHECKING:
     from engine.storage.database import Database
 
 CHUNK = 500
-
-
-def jsonable(row: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A copy fit for JSON: Decimal as text (exact), dates and times in ISO 8601."""
-    if row is None:
-        return None
-    out: dict[str, Any] = {}
-    for key, value in row.items():
-        if isinstance(value, Decimal):
-            value = str(value)
-        elif isinstance(value, dt.date | dt.datetime):
-            value = value.isoformat()
-        out[key] = value
-    return out
 
 
 def currency_of(entity: Entity, field_name: str, row: Mapping[str, Any]) -> str | None:
@@ -48,7 +32,7 @@ def _money_fields(entity: Entity) -> tuple[tuple[str, str | None], ...]:
         spec = tuple(
             (f.name, f.currency_field or ("currency" if "currency" in entity.fields else None))
             for f in entity.fields.values()
-            if f.value_type.name == "money"
+            if f.value_type.uses_currency
         )
         known = _MONEY[id(entity)] = (entity, spec)
     return known[1]

@@ -17,17 +17,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine import clock, money
+from engine import clock
 from engine.appdef import Entity, Field, Relation
 from engine.appdef.build import computed_dependencies
 from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.expr import ExpressionError
+from engine.fieldtypes import jsonable
 from engine.i18n import _
 from engine.permissions import Principal, in_scope
 from engine.storage.events import RecordEvent
@@ -38,7 +38,6 @@ from engine.storage.records import (
     RefView,
     RelationView,
     currency_of,
-    jsonable,
     normalise,
 )
 
@@ -356,11 +355,8 @@ class Repository(Reader):
                     errors[field.name] = "is required"
                 continue
             problem = field.type.validate(value, field)
-            if problem is None and field.type.name == "money":
-                currency = currency_of(ent, field.name, row)
-                if not money.fits_currency(value, currency):
-                    places = money.places(currency)
-                    problem = f"has more than {places} decimal places for {currency or 'money'}"
+            if problem is None and field.type.uses_currency:
+                problem = field.type.currency_problem(value, currency_of(ent, field.name, row))
             if problem is None and field.ref:
                 problem = self._ref_problem(field, value, current)
             if problem:
@@ -438,15 +434,9 @@ class Repository(Reader):
 
     @staticmethod
     def _computed_value(ent: Entity, field: Field, value: Any, row: Mapping[str, Any]) -> Any:
-        value = _plain(value)
         result = field.value_type
-        if isinstance(value, Decimal | int) and result.name == "money":
-            return money.round_money(Decimal(value), currency_of(ent, field.name, row))
-        if isinstance(value, Decimal | int) and result.name == "decimal":
-            return Decimal(value).quantize(Decimal("0.000001"))
-        if value is not None and result.name in ("string", "choice", "text"):
-            return str(value)
-        return result.coerce(value, field)
+        currency = currency_of(ent, field.name, row) if result.uses_currency else None
+        return result.computed_value(_plain(value), field, currency)
 
     def _context(
         self, ent: Entity, row: Mapping[str, Any], record_id: int | None
