@@ -46,7 +46,7 @@ def make_field(type_name: str, **options: Any) -> Field:
 def test_registry_has_the_documented_types() -> None:
     assert set(FIELD_TYPES) == {
         "string", "text", "email", "phone", "url", "choice", "currency", "integer", "decimal",
-        "money", "date", "datetime", "boolean", "ref", "computed",
+        "money", "date", "datetime", "boolean", "ref", "computed", "iban", "bic",
     }  # fmt: skip
     for name, ftype in FIELD_TYPES.items():
         assert ftype.name == name
