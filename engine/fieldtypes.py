@@ -202,7 +202,7 @@ class StringType(FieldType):
     name = "string"
     options = LENGTH_BOUNDS
     length_bounds = True
-    default_max_length = 255
+    default_max_length: ClassVar[int | None] = 255
     text_like = True
     names_a_record = True
     import_key = True
