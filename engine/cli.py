@@ -23,6 +23,7 @@ from engine.appdef import ROLES, AppSet, check_apps, load_apps
 from engine.errors import DefinitionErrors, FormworkError
 from engine.permissions import Principal
 from engine.recordio import ImportFailed
+from engine.runtime import require_schema
 from engine.storage import Database, database_url
 
 BUNDLED_APPS = Path(__file__).resolve().parent.parent / "apps"
@@ -138,13 +139,7 @@ def _database(ready: bool = True) -> Iterator[Database]:
     db = _open(settings.url, appset)
     try:
         if ready:
-            pending = db.plan_migration()
-            if not pending.empty:
-                _fail(
-                    f"the database {safe_url(db.url)} does not match the app definitions "
-                    f"({_plural(len(pending.steps), 'change')} pending); "
-                    "run `formwork migrate` first"
-                )
+            require_schema(db)
         yield db
     finally:
         db.dispose()
@@ -273,7 +268,10 @@ def migrate(dry_run: bool, allow_destructive: bool) -> None:
             click.echo(f"Dry run: nothing changed{note}.")
             return
         apply(db, plan, allow_destructive=allow_destructive)
-        click.echo(f"Applied {_plural(len(plan.steps), 'step')}.")
+        click.echo(
+            f"Applied {_plural(len(plan.steps), 'step')}. "
+            "Running servers switch to these definitions at their next look at the files."
+        )
 
 
 # -- serve and demo -------------------------------------------------------------------------------
@@ -311,13 +309,18 @@ port_option = click.option(
 def serve(host: str, port: int, debug: bool) -> None:
     """Run the web UI and JSON API (Flask's built-in server).
 
-    Applies additive migrations at start. The built-in server is for one user on one
-    machine; in production run gunicorn, configured by environment variables:
+    Never migrates: it refuses to start while the database is behind the app definitions
+    (run `formwork migrate`). Edits to the app files are picked up while it runs, once
+    they are valid and migrated. The built-in server is for one user on one machine; in
+    production run gunicorn (each worker reloads on its own), configured by environment
+    variables:
 
     \b
       FORMWORK_DATABASE_URL=postgresql://formwork@db/formwork \\
       FORMWORK_APPS=/srv/formwork/apps FORMWORK_SECRET_KEY=<random> \\
       gunicorn --workers 4 --bind 0.0.0.0:8000 'web:create_app()'
+
+    FORMWORK_RELOAD_INTERVAL sets how often (seconds, default 2) a process looks at the files.
     """
     settings = _settings()
     app = _web_app(settings.url, settings.app_paths)

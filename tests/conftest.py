@@ -104,6 +104,7 @@ def _web_app(database_url: str, apps: Path = APPS):
     from engine.auth import add_user
     from web import create_app
 
+    make_db(load_apps([apps]), database_url).dispose()  # create_app never migrates
     flask_app = create_app(
         {
             "DATABASE_URL": database_url,

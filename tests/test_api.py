@@ -8,8 +8,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from engine.appdef import load_apps
 from engine.fieldtypes import jsonable
 from engine.permissions import Principal
+from engine.storage import Database
 
 CUSTOMERS = "/api/receivables/customer"
 INVOICES = "/api/receivables/invoice"
@@ -466,6 +468,9 @@ def test_fields_named_like_list_parameters_filter_with_eq(tmp_path):
         "      name: {type: string, required: true}\n"
         "      sort: {type: integer}\n"
     )
+    shop = Database(load_apps([tmp_path]), f"sqlite:///{tmp_path / 'shop.db'}")
+    shop.migrate()
+    shop.dispose()
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",

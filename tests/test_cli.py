@@ -411,6 +411,7 @@ def test_serve_runs_the_web_app_on_the_database(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr("flask.Flask.run", lambda app, **kw: calls.append((app, kw)))
     url = f"sqlite:///{tmp_path / 'serve.db'}"
+    assert run("--apps", APPS, "--database", url, "migrate").exit_code == 0
     result = run("--apps", APPS, "--database", url, "serve", "--port", "5123", "--debug")
     assert result.exit_code == 0, result.output
     (app, options), = calls  # fmt: skip

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, g, has_app_context
 from flask_wtf.csrf import CSRFProtect
 
-from engine.appdef import AppSet, load_apps
+from engine.appdef import AppSet
+from engine.runtime import DEFAULT_INTERVAL, LiveApps, Version
 from engine.storage import Database
 
 csrf = CSRFProtect()
@@ -24,11 +25,29 @@ DEFAULT_APPS = Path(__file__).resolve().parent.parent / "apps"
 
 @dataclass
 class Formwork:
-    """What every view needs: the definitions, the database and the locale."""
+    """What every view needs: the definitions, the database and the locale.
 
-    appset: AppSet
-    db: Database
+    `appset` and `db` are those of the version of the definitions the current request
+    started with (`use_current_definitions`), so one request never mixes two versions;
+    outside a request, those of the live version.
+    """
+
+    live: LiveApps
     locale: str = "en_US"
+
+    @property
+    def version(self) -> Version:
+        if has_app_context() and "formwork_version" in g:
+            return g.formwork_version
+        return self.live.current
+
+    @property
+    def appset(self) -> AppSet:
+        return self.version.appset
+
+    @property
+    def db(self) -> Database:
+        return self.version.db
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -38,6 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         APPS_PATH=os.environ.get("FORMWORK_APPS") or str(DEFAULT_APPS),
         DATABASE_URL=None,
         LOCALE=os.environ.get("FORMWORK_LOCALE", "en_US"),
+        RELOAD_INTERVAL=os.environ.get("FORMWORK_RELOAD_INTERVAL", DEFAULT_INTERVAL),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
@@ -51,10 +71,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     paths = app.config["APPS_PATH"]
     if isinstance(paths, str):
         paths = paths.split(os.pathsep)
-    appset = load_apps(paths if isinstance(paths, list | tuple) else [paths])
-    db = Database(appset, app.config["DATABASE_URL"])
-    db.migrate()  # additive changes only; destructive ones stop the start with a message
-    app.extensions["formwork"] = Formwork(appset, db, app.config["LOCALE"])
+    # No migration here: several workers would race. A database behind the definitions
+    # stops the start (SchemaBehind) until `formwork migrate` has run.
+    live = LiveApps(
+        paths if isinstance(paths, list | tuple) else [paths],
+        app.config["DATABASE_URL"],
+        interval=float(app.config["RELOAD_INTERVAL"]),
+    )
+    app.extensions["formwork"] = Formwork(live, app.config["LOCALE"])
+    _init_reload(app, live)
     csrf.init_app(app)
 
     from web import api, auth, i18n, records, views
@@ -67,3 +92,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(api.bp)
     app.register_blueprint(records.bp)
     return app
+
+
+def _init_reload(app: Flask, live: LiveApps) -> None:
+    """Hot reload: each request starts on the newest valid definitions (see engine.runtime)."""
+
+    @app.before_request
+    def use_current_definitions() -> None:
+        live.refresh()
+        g.formwork_version = live.current
+
+    @app.context_processor
+    def definitions_problem() -> dict:
+        from flask_login import current_user
+
+        role = current_user.role if current_user.is_authenticated else None
+        return {"definitions_problem": live.problem_for(role), "definitions": live.current}
+
+    if app.testing:
+
+        @app.after_request
+        def name_the_worker(response):
+            """Lets a test tell the processes of a multi-worker server apart."""
+            response.headers["X-Formwork-Worker"] = str(os.getpid())
+            response.headers["X-Formwork-Definitions"] = g.get("formwork_version", live.current).id
+            return response

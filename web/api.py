@@ -253,9 +253,14 @@ def index():
 def openapi():
     """The document as this user may use it: entities it may read, operations it may call."""
     user = principal()
-    # The document depends on the role and on which entities a scope names, not on the user.
+    # The document depends on the version of the definitions (a hot reload makes new ones),
+    # on the role and on which entities a scope names, not on the user.
+    version = formwork().version.id
     key = (user.role, tuple(sorted(user.scope or ())))
-    cache = current_app.extensions.setdefault("formwork_openapi", {})
+    cached = current_app.extensions.get("formwork_openapi")
+    if cached is None or cached[0] != version:
+        cached = current_app.extensions["formwork_openapi"] = (version, {})
+    cache = cached[1]
     if key not in cache:
         doc = build_openapi(
             formwork().appset,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -41,21 +41,33 @@ def app_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def read_sources(paths: Iterable[str | Path]) -> tuple[list[Source], list[DefinitionError]]:
-    sources: list[Source] = []
+def read_texts(paths: Iterable[str | Path]) -> tuple[dict[str, str], list[DefinitionError]]:
+    """The text of every app file named by `paths`, keyed by its name; files that cannot be
+    read (or no files at all) come back as errors."""
+    paths = list(paths)
+    texts: dict[str, str] = {}
     errors: list[DefinitionError] = []
     for path in app_files(paths):
         name = str(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            texts[name] = path.read_text(encoding="utf-8")
         except OSError as exc:
             errors.append(DefinitionError(Location(name, 0, 0), "", f"cannot read: {exc.strerror}"))
-            continue
         except UnicodeDecodeError as exc:
             errors.append(
                 DefinitionError(Location(name, 1, 1), "", f"not UTF-8 text: {exc.reason}")
             )
-            continue
+    if not texts and not errors:
+        where = ", ".join(str(p) for p in paths) or "(nothing)"
+        errors.append(DefinitionError(Location(where), "", "no app files (*.yaml) found"))
+    return texts, errors
+
+
+def parse_sources(texts: Mapping[str, str]) -> tuple[list[Source], list[DefinitionError]]:
+    """Parse each text and check its structure; only structurally sound sources come back."""
+    sources: list[Source] = []
+    errors: list[DefinitionError] = []
+    for name, text in texts.items():
         loaded = load_source(name, text)
         if isinstance(loaded, DefinitionError):
             errors.append(loaded)

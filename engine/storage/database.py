@@ -49,15 +49,37 @@ def _sqlite_begin(conn: sa.Connection) -> None:
 class Database:
     """Connection to one database holding the tables of a set of apps."""
 
-    def __init__(self, appset: AppSet, url: str | None = None, **engine_options: Any):
+    def __init__(
+        self,
+        appset: AppSet,
+        url: str | None = None,
+        *,
+        engine: sa.Engine | None = None,
+        **engine_options: Any,
+    ):
+        """A new connection pool for `url`, or (`engine=`) the pool of an existing one."""
         self.appset = appset
-        self.url = database_url(url)
-        self.engine = sa.create_engine(self.url, **engine_options)
-        if self.engine.dialect.name == "sqlite":
-            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-            sa.event.listen(self.engine, "begin", _sqlite_begin)
+        if engine is None:
+            self.url = database_url(url)
+            engine = sa.create_engine(self.url, **engine_options)
+            if engine.dialect.name == "sqlite":
+                sa.event.listen(engine, "connect", _sqlite_pragmas)
+                sa.event.listen(engine, "begin", _sqlite_begin)
+        else:
+            self.url = engine.url.render_as_string(hide_password=False)
+        self.engine = engine
         self.metadata, self.tables = build_metadata(appset)
         self.listeners: list[Callable[[RecordEvent, sa.Connection], None]] = []
+
+    def with_appset(self, appset: AppSet) -> Database:
+        """The same database seen through other definitions, for hot reload: it shares this
+        one's engine, pool and event listeners (listeners belong to the database, not to a
+        version of the definitions), so switching opens no connection and this object stays
+        usable by whoever still holds it. Dispose only one of them, at the very end."""
+        other = Database(appset, engine=self.engine)
+        other.url = self.url
+        other.listeners = self.listeners
+        return other
 
     @property
     def dialect(self) -> str:

@@ -67,10 +67,15 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real HTTP server for the web app on a fresh SQLite file; yields its base URL."""
     from werkzeug.serving import make_server
 
+    from engine.appdef import load_apps
     from engine.auth import add_user
+    from engine.storage import Database
     from web import create_app
 
     db_file = tmp_path_factory.mktemp("live_server") / "formwork.db"
+    schema = Database(load_apps([REPO_ROOT / "apps"]), f"sqlite:///{db_file}")
+    schema.migrate()  # create_app never migrates
+    schema.dispose()
     app = create_app(
         {
             "DATABASE_URL": f"sqlite:///{db_file}",
