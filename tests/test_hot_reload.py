@@ -27,6 +27,7 @@ from engine.appdef import check_sources, load_apps
 from engine.auth import add_user
 from engine.cli import cli
 from engine.errors import DefinitionErrors
+from engine.permissions import Principal
 from engine.runtime import LiveApps, SchemaBehind, version_id
 from engine.storage import Database
 
@@ -98,11 +99,11 @@ def test_a_valid_edit_waits_for_the_migration_then_switches(live, apps, database
     # One pool for every version: the switch opens no new engine.
     assert live.current.db.engine is first.db.engine
     assert live.current.db is not first.db
-    repo = live.current.db.repository("tester")
+    repo = live.current.db.repository(Principal.system("tester"))
     saved = repo.create("receivables.customer", {"name": "Acme", NEW_FIELD: "gold"})
     assert repo.get("receivables.customer", saved["id"])[NEW_FIELD] == "gold"
     # A request that started on the old version finishes on it, on the same database.
-    old = first.db.repository("tester").get("receivables.customer", saved["id"])
+    old = first.db.repository(Principal.system("tester")).get("receivables.customer", saved["id"])
     assert old["name"] == "Acme" and NEW_FIELD not in old
     assert live.refresh() is False  # nothing changed since
 
