@@ -30,6 +30,7 @@ import sqlalchemy as sa
 from engine.appdef import AppSet, DefinitionError, DefinitionErrors, check_sources
 from engine.appdef.loader import read_texts
 from engine.errors import FormworkError
+from engine.i18n import Message, _
 from engine.storage import Database, MigrationPlan
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,12 @@ class Problem:
     pending: tuple[str, ...] = ()  # the migration steps the database lacks
 
     @property
-    def summary(self) -> str:
+    def summary(self) -> Message:
+        if len(self.errors) == 1:
+            return _("1 error in the app definitions")
         if self.errors:
-            n = len(self.errors)
-            return f"{n} error{'' if n == 1 else 's'} in the app definitions"
-        return "the database is behind these definitions: run `formwork migrate`"
+            return _("%(count)s errors in the app definitions", count=len(self.errors))
+        return _("the database is behind these definitions: run `formwork migrate`")
 
     @property
     def details(self) -> list[str]:

@@ -259,6 +259,8 @@ def test_the_banner_shows_admins_and_editors_why_an_edit_is_not_live(apps, tmp_p
             assert "1 error in the app definitions" in page
             assert f"receivables.yaml:{line}:{column}: entities.customer.fields" in page
         assert b"definitions-problem" not in client.get("/", headers=basic("clerk")).data
+        chinese = {**basic("admin"), "Accept-Language": "zh-CN"}
+        assert "应用定义中有 1 处错误" in client.get("/", headers=chinese).get_data(as_text=True)
         doc = client.get("/api/openapi.json", headers=basic("clerk")).get_data(as_text=True)
         assert NEW_FIELD not in doc and "phone" in doc  # still the last good version
     finally:
