@@ -198,7 +198,7 @@ def test_check_sources_checks_text_under_the_names_given():
 # -- the web layer --------------------------------------------------------------------------------
 
 
-def web_app(apps: Path, url: str) -> Flask:
+def reloading_app(apps: Path, url: str) -> Flask:
     from web import create_app
 
     app = create_app(
@@ -245,7 +245,7 @@ def test_the_cli_serve_refuses_and_demo_migrates(apps, tmp_path, monkeypatch):
 def test_the_banner_shows_admins_and_editors_why_an_edit_is_not_live(apps, tmp_path):
     url = f"sqlite:///{tmp_path / 'web.db'}"
     migrate(apps, url)
-    app = web_app(apps, url)
+    app = reloading_app(apps, url)
     client = app.test_client()
     try:
         assert b"definitions-problem" not in client.get("/", headers=basic("admin")).data
@@ -272,7 +272,7 @@ def test_a_request_keeps_the_version_it_started_with(apps, tmp_path):
 
     url = f"sqlite:///{tmp_path / 'web.db'}"
     migrate(apps, url)
-    app = web_app(apps, url)
+    app = reloading_app(apps, url)
     live = app.extensions["formwork"].live
     client = app.test_client()
     try:
