@@ -26,6 +26,10 @@ What hiding means, so that nobody can probe for records they may not read:
 - a record outside the principal's scope is "not found", exactly as a missing one;
 - a ref to a record the principal may not see cannot be set: the message is the same
   whether or not the record exists.
+
+Defaults, computed fields and checks are worked out by the engine over every record
+whoever writes: a computed field that copies a closed entity's data into a readable
+one shows what its definition chose to show.
 """
 
 from __future__ import annotations

@@ -19,13 +19,26 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from engine.appdef import Entity
-from engine.errors import NotFound
+from engine.errors import NotFound, ValidationError
+from engine.i18n import _
 from engine.permissions import Principal, can, require, scope_filter
 from engine.storage import query as q
 from engine.storage.records import CHUNK, normalise
 
 if TYPE_CHECKING:
     from engine.storage.database import Database
+
+
+@contextlib.contextmanager
+def refused_values() -> Iterator[None]:
+    """A value the database refuses (a number beyond its column, malformed text) is bad
+    input the field types let through: a ValidationError (422), never a server error."""
+    try:
+        yield
+    except sa.exc.DataError as exc:
+        raise ValidationError(
+            {"": _("a value does not fit in the database (too large or malformed)")}
+        ) from exc
 
 
 @dataclass(frozen=True)
@@ -73,11 +86,12 @@ class Reader:
     @contextlib.contextmanager
     def _reading(self) -> Iterator[sa.Connection]:
         """Inside a transaction, read what it wrote; otherwise use a connection of its own."""
-        if self._conn is not None:
-            yield self._conn
-        else:
-            with self.db.engine.connect() as conn:
-                yield conn
+        with refused_values():
+            if self._conn is not None:
+                yield self._conn
+            else:
+                with self.db.engine.connect() as conn:
+                    yield conn
 
     # -- what a list offers -------------------------------------------------------------------
 
