@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import Any
 
 import regex
 
@@ -30,9 +31,22 @@ class PatternError(ValueError):
 
 def search(pattern: str, text: str, timeout: float = TIMEOUT_SECONDS) -> bool:
     """True when `pattern` is found in `text`; PatternError when it cannot be decided in time."""
-    compiled = _compile(pattern)
+    return _run(_compile(pattern).search, pattern, text, timeout)
+
+
+def fullmatch(pattern: str, text: str, timeout: float = TIMEOUT_SECONDS) -> bool:
+    """True when `pattern` matches the whole of `text` (a field's `pattern:`), in time."""
+    return _run(_compile(pattern).fullmatch, pattern, text, timeout)
+
+
+def check(pattern: str) -> None:
+    """PatternError when `pattern` is malformed or too big: for definitions, at load time."""
+    _compile(pattern)
+
+
+def _run(method: Any, pattern: str, text: str, timeout: float) -> bool:
     try:
-        return compiled.search(text, timeout=max(timeout, 0.001)) is not None
+        return method(text, timeout=max(timeout, 0.001)) is not None
     except TimeoutError as exc:
         raise PatternError(f"the pattern {pattern!r} took too long") from exc
 
