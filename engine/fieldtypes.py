@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from babel.dates import parse_date
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
-from engine import money
+from engine import money, patterns
 from engine.i18n import _
 
 if TYPE_CHECKING:
@@ -38,9 +38,16 @@ LENGTH_BOUNDS: dict[str, Any] = {
     "pattern_message": {"type": "string", "description": "shown when the pattern does not match"},
 }
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE_RE = re.compile(r"^\+?[0-9 ()./-]{4,30}$")
-URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+# Each is used with fullmatch: the whole value, up to its very end (a `$` also matches
+# before a final newline).
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+PHONE_RE = re.compile(r"\+?[0-9 ()./-]{4,30}")
+URL_RE = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
+
+
+def _blank(value: Any) -> bool:
+    """No value: None, or text of nothing but spaces (from a form or from JSON alike)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def register(cls: type[FieldType]) -> type[FieldType]:
@@ -110,7 +117,7 @@ class FieldType:
 
     def coerce(self, value: Any, field: Field) -> Any:
         """A Python value from JSON or YAML, or ValueError with a message for a person."""
-        if value is None or value == "":
+        if _blank(value):
             return None
         if not isinstance(value, str):
             raise ValueError("must be text")
@@ -122,8 +129,13 @@ class FieldType:
         """Check field options (min, max, pattern, options); None when fine."""
         if value is None:
             return None
-        if field.pattern and isinstance(value, str) and not re.fullmatch(field.pattern, value):
-            return field.pattern_message or f"does not match the pattern {field.pattern}"
+        if field.pattern and isinstance(value, str):
+            try:  # timed: a pattern that backtracks must not hold a request for seconds
+                matched = patterns.fullmatch(field.pattern, value)
+            except patterns.PatternError:
+                return _("could not be checked against the pattern in time")
+            if not matched:
+                return field.pattern_message or f"does not match the pattern {field.pattern}"
         if self.takes_bounds:
             if field.min is not None and value < field.min:
                 return f"must be at least {self.format(field.min, field)}"
@@ -244,7 +256,7 @@ class EmailType(StringType):
 
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
-        if value is not None and not EMAIL_RE.match(value):
+        if value is not None and not EMAIL_RE.fullmatch(value):
             raise ValueError("is not an e-mail address")
         return value
 
@@ -261,7 +273,7 @@ class PhoneType(StringType):
 
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
-        if value is not None and not PHONE_RE.match(value):
+        if value is not None and not PHONE_RE.fullmatch(value):
             raise ValueError("is not a phone number (digits, spaces, + ( ) - . /)")
         return value
 
@@ -276,7 +288,7 @@ class UrlType(StringType):
 
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
-        if value is not None and not URL_RE.match(value):
+        if value is not None and not URL_RE.fullmatch(value):
             raise ValueError("is not a web address (http:// or https://)")
         return value
 
@@ -372,7 +384,7 @@ class IntegerType(FieldType):
         return self.coerce(number, field)
 
     def coerce(self, value: Any, field: Field) -> Any:
-        if value is None or value == "":
+        if _blank(value):
             return None
         if isinstance(value, bool):
             raise ValueError("is not a whole number")
@@ -427,7 +439,7 @@ class DecimalType(FieldType):
         return self.coerce(number, field)
 
     def coerce(self, value: Any, field: Field) -> Any:
-        if value is None or value == "":
+        if _blank(value):
             return None
         if isinstance(value, bool):
             raise ValueError("is not a number")
@@ -485,7 +497,20 @@ class MoneyType(DecimalType):
     max_abs = Decimal("1e13")
     uses_currency = True
 
+    def parse(self, text: str, field: Field, locale: str = "en_US") -> Any:
+        """`JPY 1000` or `€12.50`: the amount remembers the currency it named."""
+        number = super().parse(text, field, locale)
+        named = money.named_currency(text)
+        return money.Amount(number, named) if number is not None and named else number
+
     def currency_problem(self, value: Any, currency: str | None) -> str | None:
+        named = getattr(value, "currency", None)
+        if named and currency and named != currency:
+            return _(
+                "is in %(named)s, but the record's currency is %(currency)s",
+                named=named,
+                currency=currency,
+            )
         if money.fits_currency(value, currency):
             return None
         return f"has more than {money.places(currency)} decimal places for {currency or 'money'}"
@@ -502,12 +527,16 @@ class MoneyType(DecimalType):
         return ExactDecimal(20, self.scale)
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
-        """The Repository reads money back at its currency's places, so a whole number
-        stands for a currency without cents (JPY 1,200); otherwise at least 2 places."""
+        """The Repository reads money back at its currency's places, so the value's own
+        places are the currency's: JPY 1,200, EUR 12.50, KWD 1.200; a value at the
+        storage scale (4 places) shows its significant places; never fewer than 2 when
+        there are any (12.5 shows as 12.50)."""
         if value is None:
             return ""
-        exponent = value.as_tuple().exponent
-        places = 0 if exponent >= 0 else max(2, -value.normalize().as_tuple().exponent)
+        exponent = int(value.as_tuple().exponent)  # the currency's places, as read back
+        if exponent <= -self.scale:  # not read back by currency: every significant place
+            exponent = min(0, int(value.normalize().as_tuple().exponent))
+        places = 0 if exponent >= 0 else max(2, -exponent)
         pattern = "#,##0" + ("." + "0" * places if places else "")
         return format_decimal(value, format=pattern, locale=locale)
 
@@ -543,7 +572,7 @@ class DateType(FieldType):
             raise ValueError("is not a date (use YYYY-MM-DD)") from None
 
     def coerce(self, value: Any, field: Field) -> Any:
-        if value is None or value == "":
+        if _blank(value):
             return None
         if isinstance(value, dt.datetime):
             return value.date()
@@ -578,7 +607,7 @@ class DateTimeType(FieldType):
         return UTCDateTime()
 
     def coerce(self, value: Any, field: Field) -> Any:
-        if value is None or value == "":
+        if _blank(value):
             return None
         if not isinstance(value, dt.datetime):
             try:
@@ -662,7 +691,7 @@ class RefType(FieldType):
         return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
     def coerce(self, value: Any, field: Field) -> Any:
-        if value is None or value == "":
+        if _blank(value):
             return None
         if isinstance(value, bool):
             raise ValueError("must be a record id")

@@ -9,11 +9,11 @@ published JSON Schema already refuses the rest; these functions check what a sch
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from engine import patterns
 from engine.appdef.model import Field
 from engine.appdef.sections import SectionContext, did_you_mean
 from engine.appdef.yamlsource import Path
@@ -86,10 +86,10 @@ def _expr(draft: FieldDraft, text: Any) -> Iterator[Problem]:
 
 
 def _pattern(draft: FieldDraft, pattern: Any) -> Iterator[Problem]:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        yield ("pattern", "="), f"bad pattern: {exc}"
+    try:  # the regex engine that checks values, with its size bounds
+        patterns.check(pattern)
+    except patterns.PatternError as exc:
+        yield ("pattern", "="), str(exc)
         return
     draft.attrs["pattern"] = pattern
 

@@ -10,8 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import regex
-
+from engine import patterns
 from engine.appdef.model import Entity
 from engine.appdef.sections import SectionContext, SectionKind, register_section
 from engine.appdef.yamlsource import Path
@@ -128,9 +127,9 @@ def build_rule(
         ok &= fctx.field((*fpath, "equals", "="), target, raw["equals"]) is not None
         if "pattern" in raw:
             try:
-                regex.compile(raw["pattern"])
-            except regex.error as exc:
-                fctx.fail((*fpath, "pattern", "="), f"bad pattern: {exc}")
+                patterns.check(raw["pattern"])
+            except patterns.PatternError as exc:
+                fctx.fail((*fpath, "pattern", "="), str(exc))
                 ok = False
         find = Find(raw.get("pattern"), raw["in"], raw["equals"])
     accept = None
