@@ -69,3 +69,16 @@ class StaleVersion(FormworkError):
 
 class PermissionDenied(FormworkError):
     """The user's role may not do this."""
+
+
+class Conflict(FormworkError):
+    """A write collided with another one saved at the same time: a unique value it had
+    just checked was taken meanwhile, or the other writer held its lock for too long.
+
+    Nothing was written; trying again (after a reload) may well succeed. `errors` maps
+    a field name (or "" for the record) to a message, as in ValidationError.
+    """
+
+    def __init__(self, message: str, errors: dict[str, str] | None = None):
+        self.errors = dict(errors or {"": message})
+        super().__init__(message)

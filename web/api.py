@@ -30,7 +30,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from engine.appdef import Entity
-from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
+from engine.errors import Conflict, NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.fieldtypes import json_value
 from engine.openapi import (
     LIST_PARAMS,
@@ -415,10 +415,10 @@ def _denied(exc: PermissionDenied):
     return json_error(403, str(exc) or "your role may not do this")
 
 
-@bp.errorhandler(sa.exc.IntegrityError)
-def _integrity(exc: sa.exc.IntegrityError):
-    # A unique value taken by a concurrent write between the check and the insert.
-    return json_error(409, "the record conflicts with another one written meanwhile; try again")
+@bp.errorhandler(Conflict)
+def _conflict(exc: Conflict):
+    # A concurrent write took a unique value or held its lock too long: try again.
+    return json_error(409, str(exc), exc.errors)
 
 
 @bp.errorhandler(sa.exc.DataError)

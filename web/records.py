@@ -25,7 +25,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 
 from engine.appdef import Entity, Field, Relation
-from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
+from engine.errors import Conflict, NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.forms import (
     TEXT_SUFFIX,
     audit_changes,
@@ -469,6 +469,8 @@ def new_record(app: str, entity: str):
             record = repo.create(ent, values)
         except ValidationError as exc:
             errors = exc.errors
+        except Conflict as exc:  # a concurrent write took a unique value or the lock
+            return _render_form(repo, ent, None, request.form, exc.errors), 409
         else:
             flash(
                 _(
@@ -510,6 +512,9 @@ def edit_record(app: str, entity: str, record_id: int):
             abort(
                 404, _("%(entity)s #%(id)s was deleted meanwhile.", entity=ent.label, id=record_id)
             )
+        except Conflict as exc:
+            form = _render_form(repo, ent, record, request.form, exc.errors, version=version)
+            return form, 409
         else:
             flash(
                 _(
@@ -632,6 +637,8 @@ def delete_record(app: str, entity: str, record_id: int):
                     actual=exc.actual,
                 )
             ]
+        except Conflict as exc:
+            errors = _messages(ent, exc.errors)
         except NotFound:
             abort(
                 404, _("%(entity)s #%(id)s was deleted meanwhile.", entity=ent.label, id=record_id)

@@ -27,6 +27,19 @@ class DestructiveMigration(FormworkError):
 
 
 @dataclass(frozen=True)
+class KeepIdsOp:
+    """SQLite: rebuild a table created without AUTOINCREMENT, so no id is handed out twice.
+
+    Tables made before ids were declared never-reused (tables.never_reuse_ids) let SQLite
+    give a new row the id of the last deleted one. The rebuild copies the rows into the
+    table as it is declared now and starts the id counter past every id the table or its
+    audit trail has seen, so ids deleted before the migration are not reused either.
+    """
+
+    table_name: str
+
+
+@dataclass(frozen=True)
 class Step:
     op: Any = field(repr=False)
     table: str
@@ -88,6 +101,9 @@ def _describe(op: Any) -> tuple[str, str, bool]:
         return op.table_name, f"create {kind} {op.index_name} on {op.table_name} ({cols})", False
     if isinstance(op, ops.DropIndexOp):
         return str(op.table_name), f"drop index {op.index_name} on {op.table_name}", False
+    if isinstance(op, KeepIdsOp):
+        text = f"rebuild table {op.table_name} so that ids of deleted records are never reused"
+        return op.table_name, text, False
     if isinstance(op, ops.AlterColumnOp):
         if op.modify_type is not None:
             old, new = op.existing_type, op.modify_type
@@ -135,17 +151,33 @@ def plan(db: Database) -> MigrationPlan:
             },
         )
         script = produce_migrations(context, db.metadata)
-    steps = []
+        reused = _reusing_ids(db, conn)
+    steps = [Step(KeepIdsOp(t), *_describe(KeepIdsOp(t))) for t in reused]
     for op in _flatten(script.upgrade_ops):
         if not _relevant(op):
             continue
         table, text, destructive = _describe(op)
         steps.append(Step(op, table, text, destructive))
     # Tables first (creations in dependency order), then columns, then indexes.
-    order = {ops.CreateTableOp: 0, ops.AddColumnOp: 1, ops.CreateIndexOp: 2}
+    order = {ops.CreateTableOp: 0, KeepIdsOp: 1, ops.AddColumnOp: 2, ops.CreateIndexOp: 3}
     table_rank = {t.name: i for i, t in enumerate(db.metadata.sorted_tables)}
-    steps.sort(key=lambda s: (order.get(type(s.op), 3), table_rank.get(s.table, 0)))
+    steps.sort(key=lambda s: (order.get(type(s.op), 4), table_rank.get(s.table, 0)))
     return MigrationPlan(steps)
+
+
+def _reusing_ids(db: Database, conn: sa.Connection) -> list[str]:
+    """SQLite tables of ours that exist without the AUTOINCREMENT their definition asks for."""
+    if db.dialect != "sqlite":
+        return []  # PostgreSQL's sequences never hand out an id twice
+    rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table'")
+    created = {name: sql for name, sql in rows}
+    return [
+        table.name
+        for table in db.metadata.sorted_tables
+        if table.dialect_options["sqlite"]["autoincrement"]
+        and table.name in created
+        and "AUTOINCREMENT" not in (created[table.name] or "").upper()
+    ]
 
 
 def apply(db: Database, migration: MigrationPlan, allow_destructive: bool = False) -> None:
@@ -155,7 +187,7 @@ def apply(db: Database, migration: MigrationPlan, allow_destructive: bool = Fals
             "Refusing destructive changes (run with --allow-destructive to apply them):\n" + listed
         )
     rebuild = db.dialect == "sqlite" and any(
-        isinstance(s.op, ops.DropColumnOp | ops.AlterColumnOp) for s in migration.steps
+        isinstance(s.op, ops.DropColumnOp | ops.AlterColumnOp | KeepIdsOp) for s in migration.steps
     )
     with db.engine.connect() as conn:
         # SQLite drops a column by rebuilding the table, and dropping the old table fails
@@ -179,9 +211,10 @@ def _apply_steps(db: Database, conn: sa.Connection, migration: MigrationPlan) ->
     operations = Operations(MigrationContext.configure(conn))
     for step in migration.steps:
         op = step.op
-        if db.dialect == "sqlite" and isinstance(op, ops.DropColumnOp | ops.AlterColumnOp):
-            with operations.batch_alter_table(op.table_name) as batch:
-                batch.invoke(op)
+        if isinstance(op, KeepIdsOp):
+            _rebuild(db, conn, operations, op.table_name, None)
+        elif db.dialect == "sqlite" and isinstance(op, ops.DropColumnOp | ops.AlterColumnOp):
+            _rebuild(db, conn, operations, op.table_name, op)
         elif isinstance(op, ops.CreateTableOp):
             # Create from our own Table so indexes and foreign keys come along exactly.
             db.metadata.tables[op.table_name].create(conn)
@@ -189,6 +222,35 @@ def _apply_steps(db: Database, conn: sa.Connection, migration: MigrationPlan) ->
             continue
         else:
             operations.invoke(op)
+
+
+def _rebuild(db: Database, conn: sa.Connection, operations: Operations, name: str, op: Any) -> None:
+    """SQLite: copy a table into a new one as declared now (AUTOINCREMENT), applying `op`.
+
+    The id counter goes on past every id the table, its old counter or its audit trail
+    has seen: a copy alone would restart it at the highest id left, reusing deleted ones.
+    """
+    table = db.metadata.tables[name]
+    highest = 0
+    if sa.inspect(conn).has_table("sqlite_sequence"):  # made with the first AUTOINCREMENT
+        seq = sa.text("SELECT seq FROM sqlite_sequence WHERE name = :name")
+        highest = conn.execute(seq, {"name": name}).scalar() or 0
+    with operations.batch_alter_table(
+        name, recreate="always", table_kwargs={"sqlite_autoincrement": True}
+    ) as batch:
+        if op is not None:
+            batch.invoke(op)
+    highest = max(highest, conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
+    entity = next((e for e in db.appset.entities() if e.table_name == name), None)
+    if entity is not None:  # a deleted record's id lives on in its audit rows
+        audit = db.system("audit")
+        audited = sa.select(sa.func.max(audit.c.record_id)).where(audit.c.entity == entity.qualname)
+        highest = max(highest, conn.execute(audited).scalar() or 0)
+    conn.execute(sa.text("DELETE FROM sqlite_sequence WHERE name = :name"), {"name": name})
+    conn.execute(
+        sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES (:name, :seq)"),
+        {"name": name, "seq": highest},
+    )
 
 
 def _created_with_table(migration: MigrationPlan, op: Any) -> bool:

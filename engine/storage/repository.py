@@ -30,6 +30,7 @@ from engine.expr import ExpressionError
 from engine.fieldtypes import jsonable
 from engine.i18n import _
 from engine.permissions import Principal, in_scope
+from engine.storage.conflicts import as_conflict
 from engine.storage.events import RecordEvent
 from engine.storage.reader import Reader
 from engine.storage.records import (
@@ -115,12 +116,18 @@ class Repository(Reader):
         if self._conn is not None:
             yield self._conn
             return
-        with self.db.engine.begin() as conn:
-            self._conn, self._loader = conn, Loader(self.db, conn)
-            try:
-                yield conn
-            finally:
-                self._conn, self._loader = None, None
+        try:
+            with self.db.writing() as conn:
+                self._conn, self._loader = conn, Loader(self.db, conn)
+                try:
+                    yield conn
+                finally:
+                    self._conn, self._loader = None, None
+        except sa.exc.DBAPIError as exc:
+            conflict = as_conflict(self.db, exc)
+            if conflict is None:
+                raise
+            raise conflict from exc
 
     @property
     def loader(self) -> Loader:
@@ -196,7 +203,7 @@ class Repository(Reader):
         # 100,000 rows). Instead: the first row alone, which takes the database's write lock
         # for the rest of the transaction, then the others with the ids that follow it, in
         # one executemany. No other writer can take an id in between, and no row can have an
-        # id above the one SQLite just picked (it picks max(id) + 1).
+        # id above the one SQLite just picked (AUTOINCREMENT: one past the highest ever used).
         first = conn.execute(table.insert().returning(table.c.id), values[0]).scalar_one()
         ids = list(range(first, first + len(values)))
         rest = [{**v, "id": i} for v, i in zip(values[1:], ids[1:], strict=True)]
@@ -529,6 +536,15 @@ class Repository(Reader):
         conn = self._conn
         assert conn is not None
         table = self.db.table(ent.qualname)
+        if self.db.dialect == "postgresql":
+            # Wait for concurrent writers of these parents, then read the children: a sum
+            # read before their commit would be written back over theirs (a lost update).
+            # NO KEY UPDATE, as the UPDATE below takes: it does not wait for the key-share
+            # locks that inserting the children took, so two writers cannot deadlock on them.
+            for start in range(0, len(ids), CHUNK):
+                chunk = ids[start : start + CHUNK]
+                lock = sa.select(table.c.id).where(table.c.id.in_(chunk)).order_by(table.c.id)
+                conn.execute(lock.with_for_update(key_share=True))
         self.loader.forget(ent.qualname, ids)
         summed = dict(self._plan(ent).summed)
         synthetic = []  # children caches holding one row of sums per parent, not real rows

@@ -22,7 +22,23 @@ def build_metadata(appset: AppSet) -> tuple[sa.MetaData, dict[str, sa.Table]]:
     metadata = sa.MetaData(naming_convention=NAMING)
     system_tables(metadata)
     tables = {e.qualname: entity_table(metadata, appset, e) for e in appset.entities()}
+    for table in metadata.tables.values():
+        never_reuse_ids(table)
     return metadata, tables
+
+
+def never_reuse_ids(table: sa.Table) -> None:
+    """Ids of deleted rows are never handed out again, on both databases.
+
+    An id names a record in its audit trail, in links and in the versions clients hold:
+    if a new record took a deleted one's id it would inherit its history, and a stale
+    write meant for the deleted record would land on it. PostgreSQL's sequences never
+    go back; SQLite picks max(id) + 1 unless the table is declared AUTOINCREMENT, which
+    keeps the highest id ever used in `sqlite_sequence`. Every table with an integer
+    `id` key gets it, also system tables added later (migrate.py rebuilds old ones).
+    """
+    if "id" in table.c and table.c.id.primary_key:
+        table.dialect_options["sqlite"]["autoincrement"] = True
 
 
 def entity_table(metadata: sa.MetaData, appset: AppSet, entity: Entity) -> sa.Table:
