@@ -123,9 +123,10 @@ class LiveApps:
         db = Database(appset, url, **engine_options)
         try:
             require_schema(db)
-        except BaseException:
-            db.dispose()
-            raise
+        finally:
+            # No connection from this check stays pooled: under `gunicorn --preload` this
+            # runs before the fork, and a connection must never be shared by two processes.
+            db.engine.dispose()
         self.current = Version(version_id(texts), appset, db)
         self.problem: Problem | None = None
         self._waiting: Version | None = None  # valid, but the database lacks its schema
@@ -145,6 +146,9 @@ class LiveApps:
         try:
             self._next_look = now + self.interval
             return self._look()
+        except Exception:  # a bug in a check must not turn every request into an error
+            log.exception("looking at the definitions failed; still serving %s", self.current.id)
+            return False
         finally:
             self._lock.release()
 

@@ -163,6 +163,19 @@ def test_an_unreadable_or_missing_file_is_a_problem_too(live, apps):
     assert live.problem.details == [f"{apps}:0:0: no app files (*.yaml) found"]
 
 
+def test_a_crash_while_checking_keeps_serving(live, apps, monkeypatch, caplog):
+    """A bug in a check is logged; requests go on with the version being served."""
+
+    def crash(texts):
+        raise RuntimeError("a bug in a check")
+
+    monkeypatch.setattr("engine.runtime.check_sources", crash)
+    first = live.current
+    add_field(apps)
+    assert live.refresh() is False and live.current is first
+    assert "a bug in a check" in caplog.text
+
+
 def test_start_up_refuses_broken_files_and_a_database_behind(apps, database_url):
     with pytest.raises(SchemaBehind, match=r"run `formwork migrate` first"):
         LiveApps([apps], database_url)
