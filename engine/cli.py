@@ -21,6 +21,7 @@ from click.core import ParameterSource
 
 from engine.appdef import ROLES, AppSet, check_apps, load_apps
 from engine.errors import DefinitionErrors, FormworkError
+from engine.i18n import _
 from engine.permissions import Principal
 from engine.recordio import ImportFailed
 from engine.runtime import require_schema
@@ -463,7 +464,7 @@ def user_list() -> None:
 
 @cli.group()
 def records() -> None:
-    """Export and import the records of one entity (CSV or JSON)."""
+    """Export and import the records of one entity (CSV, XLSX or JSON)."""
 
 
 def _entity_name(db: Database, qualname: str) -> str:
@@ -477,27 +478,46 @@ def _entity_name(db: Database, qualname: str) -> str:
 @records.command("export")
 @click.argument("entity", metavar="APP.ENTITY")
 @click.option(
-    "--format", "fmt", type=click.Choice(["csv", "json"]), default="csv", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "xlsx"]),
+    default="csv",
+    show_default=True,
 )
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), help="[default: stdout]"
 )
-def records_export(entity: str, fmt: str, output: Path | None) -> None:
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Write CSV cells exactly as stored, even text a spreadsheet would run as a formula.",
+)
+def records_export(entity: str, fmt: str, output: Path | None, raw: bool) -> None:
     """Write every record of APP.ENTITY, e.g. receivables.invoice.
 
     A reference is written as the target's unique name where it has one (an invoice's
     customer by name), else as its id. Money is exact text; computed fields are included.
+    A CSV cell starting with = + - @ (a formula to a spreadsheet, unless it is a plain
+    number like -12.50) gets a leading ' so that opening the file runs nothing; --raw
+    keeps the exact text for a round trip. XLSX cells are typed, and text is never a
+    formula there.
     """
     from engine.recordio import export_records
 
+    if fmt == "xlsx" and output is None and sys.stdout.isatty():
+        _fail(_("an XLSX workbook is binary: give --output FILE.xlsx (or redirect stdout)"))
     with _database() as db:
         qualname = _entity_name(db, entity)
         repo = db.repository(CLI)
         if output is None:
-            count = export_records(repo, qualname, fmt, sys.stdout)
+            out = sys.stdout.buffer if fmt == "xlsx" else sys.stdout
+            count = export_records(repo, qualname, fmt, out, raw=raw)
+        elif fmt == "xlsx":
+            with output.open("wb") as binary:
+                count = export_records(repo, qualname, fmt, binary, raw=raw)
         else:
-            with output.open("w", encoding="utf-8", newline="") as out:
-                count = export_records(repo, qualname, fmt, out)
+            with output.open("w", encoding="utf-8", newline="") as text:
+                count = export_records(repo, qualname, fmt, text, raw=raw)
     where = f" to {output}" if output else ""
     click.echo(f"exported {_plural(count, 'record')} of {qualname}{where}", err=True)
 
@@ -505,21 +525,52 @@ def records_export(entity: str, fmt: str, output: Path | None) -> None:
 @records.command("import")
 @click.argument("entity", metavar="APP.ENTITY")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), help="[default: by extension]")
-def records_import(entity: str, file: Path, fmt: str | None) -> None:
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "json", "xlsx"]),
+    help="[default: by extension]",
+)
+@click.option(
+    "--encoding",
+    help="Of a CSV file, e.g. utf-8, gb18030, gbk, cp1252, iso-8859-1. [default: detected]",
+)
+@click.option("--sheet", help="Of an XLSX workbook. [default: the first]")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None, hidden=True)
+def records_import(
+    entity: str,
+    file: Path,
+    fmt: str | None,
+    encoding: str | None,
+    sheet: str | None,
+    chunk_size: int | None,
+) -> None:
     """Create records of APP.ENTITY from FILE: all of them, or none.
 
-    Columns (CSV header, JSON keys) are field names. A reference holds the target's
-    unique name (an invoice's customer column holds customer names) or its id. Empty
-    cells are blanks. id and computed columns, as exported, are ignored. CSV files
-    are UTF-8 (a BOM is fine), separated by commas or semicolons.
-    Every problem is listed with its line; then nothing is imported.
+    Columns (CSV header, first row of the sheet, JSON keys) are field names. A reference
+    holds the target's unique name (an invoice's customer column holds customer names)
+    or its id. Empty cells are blanks. id and computed columns, as exported, are ignored.
+    CSV files may be UTF-8 (with or without BOM), GB18030/GBK or cp1252/ISO-8859-1:
+    the encoding is detected unless --encoding names it; commas, semicolons or tabs
+    separate the cells. Big files are read in chunks, with a progress bar on a terminal.
+    Every problem is listed with its line (or sheet row); then nothing is imported.
     """
-    from engine.recordio import format_of, import_records
+    from engine.recordio import CHUNK, format_of, import_records
+    from engine.recordio.progress import ImportProgress
 
     kind = format_of(file, fmt)
-    data = file.read_bytes()
     with _database() as db:
         qualname = _entity_name(db, entity)
-        ids = import_records(db.repository(CLI), qualname, data, kind, str(file))
-    click.echo(f"imported {_plural(len(ids), 'record')} into {qualname}")
+        with ImportProgress(_("importing %(file)s", file=file.name)) as progress:
+            count = import_records(
+                db.repository(CLI),
+                qualname,
+                file,
+                kind,
+                name=str(file),
+                encoding=encoding,
+                sheet=sheet,
+                chunk_size=chunk_size or CHUNK,
+                progress=progress,
+            )
+    click.echo(f"imported {_plural(count, 'record')} into {qualname}")

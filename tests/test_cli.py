@@ -278,7 +278,7 @@ def test_import_refuses_unknown_columns_and_formats(filled, db):
     Path("invoices.txt").write_text("number\nINV-1\n", encoding="utf-8")
     result = records(filled, "import", "receivables.invoice", "invoices.txt")
     assert result.exit_code == 1
-    assert "use --format csv or --format json" in result.stderr
+    assert "use --format csv, json or xlsx" in result.stderr
     result = records(filled, "import", "receivables.invoise", "invoices.csv")
     assert result.exit_code == 1
     assert "no entity 'receivables.invoise'; the entities are: receivables.customer" in (

@@ -6,12 +6,21 @@ import csv
 import datetime as dt
 import io
 import json
+import zipfile
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from engine.errors import FormworkError
-from engine.recordio import ImportFailed, export_records, format_of, import_records, key_field
+from engine.recordio import (
+    ImportFailed,
+    export_records,
+    format_of,
+    import_records,
+    key_field,
+    neutralised,
+)
 from engine.storage import Repository
 
 
@@ -26,12 +35,21 @@ def customers(repo: Repository) -> dict[str, int]:
     return {r["name"]: i for r, i in zip(rows, ids, strict=True)}
 
 
-def load(repo: Repository, text: str, fmt: str = "csv", name: str = "invoices.csv", **kw):
-    entity = kw.get("entity", "receivables.invoice")
-    return import_records(repo, entity, text.encode("utf-8"), fmt, name)
+@pytest.fixture(autouse=True)
+def _files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # import files are written where their short names point
 
 
-def failure(repo: Repository, text: str, fmt: str = "csv", name: str = "invoices.csv", **kw):
+def load(repo: Repository, text: str | bytes, fmt: str = "csv", name: str = "invoices.csv", **kw):
+    entity = kw.pop("entity", "receivables.invoice")
+    path = Path(name)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return import_records(repo, entity, path, fmt, **kw)
+
+
+def failure(
+    repo: Repository, text: str | bytes, fmt: str = "csv", name: str = "invoices.csv", **kw
+):
     with pytest.raises(ImportFailed) as info:
         load(repo, text, fmt, name, **kw)
     return [str(e) for e in info.value.errors]
@@ -47,8 +65,7 @@ def test_csv_with_bom_and_semicolons_resolves_customers_by_name(repo, customers)
         "INV-1;ACME GmbH;2026-03-01;1234.50;;\n"
         'INV-2;Sakura Precision K.K.;2026-03-02;150000;yes;"two\nlines"\n'
     )
-    ids = load(repo, text)
-    assert len(ids) == 2
+    assert load(repo, text) == 2
     first, second = invoices(repo)
     assert first["customer"] == customers["ACME GmbH"]
     assert first["amount"] == Decimal("1234.50")
@@ -145,15 +162,14 @@ def test_too_many_cells_and_broken_files(repo, customers):
     assert failure(repo, "") == [
         "invoices.csv:1: is empty: expected a header line with field names"
     ]
-    with pytest.raises(ImportFailed) as info:
-        import_records(repo, "receivables.invoice", b"number\n\xff\xfe\n", "csv", "x.csv")
-    assert [str(e) for e in info.value.errors] == [
-        "x.csv:2: is not UTF-8 text; save the file as UTF-8 and try again"
+    assert failure(repo, b"number\n\xff\xfe\n", name="x.csv", encoding="utf-8") == [
+        "x.csv:2: is not UTF-8 text (as given); save the file as UTF-8, or give its encoding "
+        "with --encoding"
     ]
 
 
 def test_a_header_alone_imports_nothing(repo, customers):
-    assert load(repo, "number,customer,issue_date,amount\n") == []
+    assert load(repo, "number,customer,issue_date,amount\n") == 0
 
 
 def test_many_errors_are_cut_short(repo, customers):
@@ -230,7 +246,7 @@ def test_export_writes_exact_money_names_for_refs_and_computed_fields(repo, cust
 
 
 def test_export_pages_through_every_record(repo, customers, monkeypatch):
-    monkeypatch.setattr("engine.recordio.PAGE", 7)
+    monkeypatch.setattr("engine.recordio.export.PAGE", 7)
     repo.bulk_create(
         "receivables.invoice",
         [
@@ -269,8 +285,227 @@ def test_format_of_and_key_field(appset):
     assert format_of("a/invoices.CSV") == "csv"
     assert format_of("x.json") == "json"
     assert format_of("x.txt", "csv") == "csv"
-    with pytest.raises(FormworkError, match="use --format csv or --format json"):
+    assert format_of("x.xlsx") == "xlsx"
+    with pytest.raises(FormworkError, match="use --format csv, json or xlsx"):
         format_of("invoices.txt")
     assert key_field(appset.entity("receivables.customer")).name == "name"
     assert key_field(appset.entity("receivables.invoice")).name == "number"
     assert key_field(appset.entity("receivables.bank_line")) is None
+
+
+# -- big files: chunks, encodings, spreadsheets ------------------------------------------------
+
+
+HEADER = "number,customer,issue_date,amount\n"
+
+
+def test_an_error_in_the_last_chunk_rolls_back_every_earlier_chunk(repo, customers):
+    good = "".join(f"INV-{i},ACME GmbH,2026-03-01,10.00\n" for i in range(7))
+    text = HEADER + good + "INV-7,ACME GmbH,2026-03-01,ten\n"
+    assert failure(repo, text, chunk_size=2) == ["invoices.csv:9: amount: 'ten' is not a number"]
+    assert invoices(repo) == []
+    assert repo.get("receivables.customer", customers["ACME GmbH"])["balance"] == 0
+    assert load(repo, HEADER + good, chunk_size=2) == 7
+    assert len(invoices(repo)) == 7
+
+
+def test_a_value_used_in_an_earlier_chunk_is_used_twice_at_its_line(repo, customers):
+    text = HEADER + (
+        "INV-1,ACME GmbH,2026-03-01,1\n"
+        "INV-2,ACME GmbH,2026-03-01,1\n"
+        "INV-3,ACME GmbH,2026-03-01,1\n"
+        "INV-1,ACME GmbH,2026-03-01,1\n"  # the second chunk repeats the first chunk's number
+        "INV-3,ACME GmbH,2026-03-01,1\n"
+    )
+    assert failure(repo, text, chunk_size=3) == [
+        "invoices.csv:5: number: INV-1 is used twice (also on line 2)",
+        "invoices.csv:6: number: INV-3 is used twice (also on line 4)",
+    ]
+    # A number taken before this import is named by the record that has it.
+    load(repo, HEADER + "INV-9,ACME GmbH,2026-03-01,1\n")
+    taken = invoices(repo)[0]["id"]
+    assert failure(repo, HEADER + "INV-8,ACME GmbH,2026-03-01,1\nINV-9,ACME GmbH,2026-03-01,1\n",
+                   chunk_size=1) == [
+        f"invoices.csv:3: number: INV-9 is already used by invoice #{taken}"
+    ]  # fmt: skip
+
+
+def test_json_chunks_name_their_records(repo, customers):
+    records = [
+        {"number": f"INV-{i % 3}", "customer": "ACME GmbH", "issue_date": "2026-03-01",
+         "amount": "1"}
+        for i in range(4)
+    ]  # fmt: skip
+    assert failure(repo, json.dumps(records), "json", "inv.json", chunk_size=2) == [
+        "inv.json: record 4: number: INV-0 is used twice (also in record 1)"
+    ]
+
+
+def test_reading_stops_after_too_many_problems(repo, customers, monkeypatch):
+    monkeypatch.setattr("engine.recordio.importer.MAX_ERRORS", 5)
+    rows = "".join(f"INV-{i},ACME GmbH,not a date,1\n" for i in range(20))
+    with pytest.raises(ImportFailed) as info:
+        load(repo, HEADER + rows, chunk_size=3)
+    assert len(info.value.errors) == 6  # two chunks read, then reading stopped
+    assert info.value.lines()[-1] == (
+        "(reading stopped at line 7: fix these and import the file again)"
+    )
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "gb18030", "utf-8-sig", "utf-8"])
+def test_chinese_customer_names_resolve_in_every_encoding(repo, encoding):
+    ids = repo.bulk_create(
+        "receivables.customer",
+        [
+            {"name": "上海华东贸易有限公司", "currency": "CNY"},
+            {"name": "北京科技", "currency": "CNY"},
+        ],
+    )
+    text = (
+        "number,customer,issue_date,amount,description\n"
+        "FP-1,上海华东贸易有限公司,2026-03-01,1000.00,办公用品\n"
+        "FP-2,北京科技,2026-03-02,88.80,服务费\n"
+    )
+    notes = []
+
+    class Notes:
+        def note(self, message):
+            notes.append(message)
+
+        def update(self, done, total, rows):
+            pass
+
+    assert load(repo, text.encode(encoding), progress=Notes()) == 2
+    rows = invoices(repo)
+    assert [r["customer"] for r in rows] == ids
+    assert rows[0]["description"] == "办公用品" and rows[1]["amount"] == Decimal("88.80")
+    if encoding.startswith("gb"):
+        assert notes == [
+            "invoices.csv is not UTF-8: reading it as GB18030 (detected; choose another with "
+            "--encoding)"
+        ]
+    else:
+        assert notes == []
+
+
+def test_umlauts_in_cp1252_and_a_given_encoding(repo):
+    repo.bulk_create(
+        "receivables.customer", [{"name": "Müller & Söhne GmbH"}, {"name": "Bäckerei Größer"}]
+    )
+    text = (
+        "number;customer;issue_date;amount;description\n"
+        "R-1;Müller & Söhne GmbH;2026-03-01;12.50;Brötchen für März\n"
+        "R-2;Bäckerei Größer;2026-03-01;3.00;Kaffee\n"
+    )
+    assert load(repo, text.encode("cp1252")) == 2
+    assert invoices(repo)[0]["description"] == "Brötchen für März"
+    for row in invoices(repo):
+        repo.delete("receivables.invoice", row["id"])
+    assert load(repo, text.encode("latin-1"), encoding="iso-8859-1") == 2
+    assert failure(repo, text.encode("cp1252"), encoding="utf-8") == [
+        "invoices.csv:2: is not UTF-8 text (as given); save the file as UTF-8, or give its "
+        "encoding with --encoding"
+    ]
+    with pytest.raises(FormworkError, match="unknown encoding 'klingon'"):
+        load(repo, text, encoding="klingon")
+
+
+def test_xlsx_import_with_errors_at_sheet_rows(repo, customers):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Rechnungen"
+    sheet.append(["number", "customer", "issue_date", "amount", "disputed"])
+    sheet.append(["INV-1", "ACME GmbH", dt.date(2026, 3, 1), 1234.5, False])
+    sheet.append(["INV-2", "Sakura Precision K.K.", dt.datetime(2026, 3, 2), 150000, True])
+    book.save("invoices.xlsx")
+    assert import_records(repo, "receivables.invoice", "invoices.xlsx") == 2
+    first, second = invoices(repo)
+    assert first["amount"] == Decimal("1234.50") and first["issue_date"] == dt.date(2026, 3, 1)
+    assert second["amount"] == Decimal("150000") and second["disputed"] is True
+
+    for row in invoices(repo):
+        repo.delete("receivables.invoice", row["id"])
+    sheet.append(["INV-3", "ACME GmbH", "2026-03-03", 1, None])
+    sheet.append(["INV-3", "Nobody", "soon", 1.5, None])
+    book.save("invoices.xlsx")
+    with pytest.raises(ImportFailed) as info:
+        import_records(repo, "receivables.invoice", "invoices.xlsx", chunk_size=1)
+    assert [str(e) for e in info.value.errors] == [
+        "invoices.xlsx: sheet Rechnungen, row 5: number: INV-3 is used twice (also in row 4)",
+        "invoices.xlsx: sheet Rechnungen, row 5: customer: no customer has name 'Nobody'",
+        "invoices.xlsx: sheet Rechnungen, row 5: issue_date: 'soon' is not a date (use YYYY-MM-DD)",
+    ]
+    assert invoices(repo) == []
+    with pytest.raises(ImportFailed, match="has no sheet 'Invoices'; its sheets are"):
+        import_records(repo, "receivables.invoice", "invoices.xlsx", sheet="Invoices")
+
+
+# -- exports a spreadsheet opens safely -----------------------------------------------------------
+
+PROBE = "=cmd|' /C calc'!A0"
+
+
+def test_csv_export_neutralises_formulas_but_keeps_numbers(repo, customers):
+    texts = [PROBE, "+1+2", "-1+cmd", "@SUM(A1:A2)", "-", "- dash", "-12.50x"]
+    repo.bulk_create(
+        "receivables.invoice",
+        [
+            {"number": f"INV-{i}", "customer": customers["ACME GmbH"], "issue_date": "2026-03-01",
+             "amount": "1.00", "description": text}
+            for i, text in enumerate(texts)
+        ],
+    )  # fmt: skip
+    repo.create(
+        "receivables.bank_line", {"date": "2026-03-05", "amount": "-12.50", "memo": "-5 fee"}
+    )
+    rows = list(csv.DictReader(io.StringIO(export(repo, "receivables.invoice"))))
+    assert [r["description"] for r in rows] == ["'" + t for t in texts]
+    (line,) = csv.DictReader(io.StringIO(export(repo, "receivables.bank_line")))
+    assert line["amount"] == "-12.50"  # a plain negative number stays a number
+    assert line["memo"] == "'-5 fee"
+    out = io.StringIO()
+    export_records(repo, "receivables.invoice", "csv", out, raw=True)
+    raw = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["description"] for r in raw] == texts  # --raw: the exact text
+
+
+def test_neutralised_leaves_plain_numbers_and_text_alone():
+    assert neutralised(PROBE) == "'" + PROBE
+    for kept in ("-12.50", "-3", "+7", "12", "ACME", "a=b", " =1", ""):
+        assert neutralised(kept) == kept
+    for bad in ("-1e5", "-12.50 ", "--1", "+", "@", "=1", "\t=1", "\r=1", "\t"):
+        assert neutralised(bad) == "'" + bad
+
+
+def test_xlsx_export_has_typed_cells_and_text_is_never_a_formula(repo, customers, tmp_path):
+    from openpyxl import load_workbook
+
+    load(
+        repo,
+        "number,customer,issue_date,amount,description,disputed\n"
+        f'INV-1,ACME GmbH,2026-03-01,1234.56,"{PROBE}",\n'
+        "INV-2,Sakura Precision K.K.,2026-03-02,150000,-12.50,true\n",
+    )
+    with open("invoices.xlsx", "wb") as out:
+        assert export_records(repo, "receivables.invoice", "xlsx", out) == 2
+    sheet = load_workbook("invoices.xlsx").active
+    assert sheet.title == "invoice"
+    header = [c.value for c in sheet[1]]
+    first = dict(zip(header, sheet[2], strict=True))
+    second = dict(zip(header, sheet[3], strict=True))
+    assert first["description"].value == PROBE and first["description"].data_type == "s"
+    assert second["description"].value == "-12.50" and second["description"].data_type == "s"
+    assert first["amount"].value == Decimal("1234.56") or first["amount"].value == 1234.56
+    assert first["issue_date"].value == dt.datetime(2026, 3, 1)
+    assert first["customer"].value == "ACME GmbH"
+    assert second["disputed"].value is True
+    with zipfile.ZipFile("invoices.xlsx") as book:
+        assert not any("<f>" in book.read(n).decode() for n in book.namelist() if "sheet" in n)
+    # And back: the workbook imports as the records it came from.
+    before = export(repo, "receivables.invoice")
+    for row in invoices(repo):
+        repo.delete("receivables.invoice", row["id"])
+    assert import_records(repo, "receivables.invoice", "invoices.xlsx") == 2
+    assert _without_ids(export(repo, "receivables.invoice"), "csv") == _without_ids(before, "csv")
