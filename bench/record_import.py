@@ -56,10 +56,14 @@ con.commit()
 
 
 def customers_db(n: int) -> tuple[Path, list[dict]]:
-    """A cached SQLite file with `n` customers and nothing else."""
+    """A cached SQLite file with `n` customers and nothing else, migrated to the definitions."""
     values = customer_values(n)
     path = DATA / f"import_customers_{n}.db"
-    if not path.exists():
+    if path.exists():  # bring it in line with the definitions, which may have changed
+        db = Database(apps(), f"sqlite:///{path}")
+        db.migrate()
+        db.dispose()
+    else:
         DATA.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.db")
         tmp.unlink(missing_ok=True)
