@@ -91,12 +91,16 @@ def test_search_and_filters(bank: AppSet, repo: Repository) -> None:
                                                   "isnull")  # fmt: skip
 
 
-def test_import_finds_the_account_by_its_iban(bank: AppSet, repo: Repository) -> None:
+def test_import_finds_the_account_by_its_iban(
+    bank: AppSet, repo: Repository, tmp_path: Path
+) -> None:
     acme = repo.create("bank.account", {"holder": "Acme", "iban": IBAN})
     assert key_field(bank.entity("bank.account")) == bank.entity("bank.account").fields["iban"]
-    csv = f"account,amount\n{IBAN},10.5\n".encode()
-    (new,) = import_records(repo, "bank.payment", csv, "csv", "payments.csv")
-    assert repo.get("bank.payment", new)["account"] == acme["id"]
+    csv = tmp_path / "payments.csv"
+    csv.write_text(f"account,amount\n{IBAN},10.5\n", encoding="utf-8")
+    assert import_records(repo, "bank.payment", csv) == 1
+    (new,) = repo.query("bank.payment").rows
+    assert new["account"] == acme["id"]
 
 
 def test_forms_show_the_iban_grouped_and_read_it_back(bank: AppSet) -> None:
