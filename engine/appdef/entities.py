@@ -21,8 +21,10 @@ from engine.appdef.sections import (
     SectionContext,
     SectionKind,
     did_you_mean,
+    label_of,
     named_map,
     register_section,
+    text,
 )
 from engine.appdef.yamlsource import Path
 
@@ -31,9 +33,9 @@ ENTITY_SCHEMA: dict[str, Any] = {
     "required": ["fields"],
     "additionalProperties": False,
     "properties": {
-        "label": {"type": "string"},
-        "plural": {"type": "string"},
-        "description": {"type": "string"},
+        "label": {"$ref": "#/$defs/text"},
+        "plural": {"$ref": "#/$defs/text"},
+        "description": {"$ref": "#/$defs/text"},
         "display": {
             "type": "string",
             "description": "Template showing a record, e.g. '{number} ({customer})'",
@@ -96,7 +98,7 @@ CHECK_SCHEMA: dict[str, Any] = {
             "$ref": "#/$defs/expression",
             "description": "The record is refused when this is true",
         },
-        "message": {"type": "string"},
+        "message": {"$ref": "#/$defs/text"},
         "field": {"type": "string", "description": "The field the message is shown beside"},
     },
 }
@@ -186,7 +188,7 @@ def build_entity(ctx: SectionContext, name: str, raw: Mapping[str, Any]) -> Enti
             checks.append(
                 Check(
                     when,
-                    chk["message"],
+                    text(chk["message"]),
                     chk.get("field"),
                     src.locate((*base, "checks", i, "when", "=")),
                 )
@@ -204,16 +206,16 @@ def build_entity(ctx: SectionContext, name: str, raw: Mapping[str, Any]) -> Enti
         for action in ACTIONS:
             if action in level:
                 permissions[action] = frozenset(level[action])
-    label = raw.get("label") or name.replace("_", " ").capitalize()
+    label = label_of(raw, name)
     return Entity(
         app=app, name=name, location=src.locate(base), label=label,
-        plural=raw.get("plural") or _plural(label), display=display,
+        plural=text(raw.get("plural"), _plural(label)), display=display,
         fields=frozen_map(fields), checks=tuple(checks),
         list_columns=columns or tuple(list(fields)[:6]), list_filters=filters,
         default_sort=default_sort, page_size=list_raw.get("page_size", 50), search=search,
         indexes=tuple(indexes),
         sections=tuple(sections), permissions=frozen_map(permissions),
-        description=raw.get("description", ""),
+        description=text(raw.get("description")),
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from engine import patterns
 from engine.appdef.model import Field
-from engine.appdef.sections import SectionContext, did_you_mean
+from engine.appdef.sections import SectionContext, did_you_mean, label_of, text
 from engine.appdef.yamlsource import Path
 from engine.expr import ExpressionError, compile_expression
 from engine.fieldtypes import FIELD_TYPES, FieldType
@@ -94,10 +94,10 @@ def _pattern(draft: FieldDraft, pattern: Any) -> Iterator[Problem]:
     draft.attrs["pattern"] = pattern
 
 
-# Keys read before the Field exists; order matters only for the order of the errors.
+# Keys read before the Field exists (`label` is read by label_of, `type` chose the type);
+# order matters only for the order of the errors.
 SHAPE_KEYWORDS: Mapping[str, Keyword] = {
-    "label": _copy("label"),
-    "help": _copy("help"),
+    "help": _copy("help", text),
     "required": _copy("required", bool),
     "unique": _copy("unique", bool),
     "index": _copy("index", bool),
@@ -193,7 +193,7 @@ def build_field(ctx: SectionContext, path: Path, name: str, raw: Mapping[str, An
             errors += 1
     if errors or draft.broken:
         return None
-    draft.attrs.setdefault("label", name.replace("_", " ").capitalize())
+    draft.attrs["label"] = label_of(raw, name)  # `label:`, or the name made readable
     if ftype.derived:
         draft.attrs.setdefault("result", ftype.default_result)  # type: ignore[attr-defined]
     built = Field(name=name, type=ftype, location=ctx.locate(path), **draft.attrs)

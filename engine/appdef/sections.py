@@ -26,6 +26,17 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def text(value: Any, default: str = "") -> str:
+    """A label, help text or message as written in the YAML (schema: `$defs/text`): the one
+    place where texts given per language will be read."""
+    return str(value) if value else default
+
+
+def label_of(raw: Mapping[str, Any], name: str) -> str:
+    """The `label:` of a field or entity, else its name made readable (due_date -> Due date)."""
+    return text(raw.get("label"), name.replace("_", " ").capitalize())
+
+
 def no_crumbs(data: Any, path: Path) -> tuple[str, ...]:
     return ()
 
