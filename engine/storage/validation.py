@@ -1,0 +1,164 @@
+"""Validation of records before they are written: types, defaults, refs, computed values,
+checks and unique values, for one record or a whole batch.
+
+`Validator.prepare` turns what a caller sent into the row to store, with every problem
+found (field -> message), so a form or an import can show them all at once. The refs a
+batch names are fetched with one query per CHUNK of ids beforehand (`prefetch_refs`), and
+unique values are checked with one query per CHUNK of values (`check_unique`), so a batch
+of any size costs a few queries, not a few per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from engine.appdef import Entity, Field
+from engine.errors import ValidationError
+from engine.expr import ExpressionError
+from engine.storage.derived import Derivation, plain, run_checks
+from engine.storage.records import CHUNK, currency_of
+
+if TYPE_CHECKING:
+    from engine.storage.database import Database
+
+SYSTEM = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
+# (field, value, the record before the write or None) -> why the ref may not point there
+RefRule = Callable[[Field, Any, "dict[str, Any] | None"], "str | None"]
+
+
+class Validator:
+    """Checks records of a write transaction; `ref_problem` decides which refs are allowed."""
+
+    def __init__(self, db: Database, derivation: Derivation, ref_problem: RefRule):
+        self.db, self.derivation, self.ref_problem = db, derivation, ref_problem
+        self.loader = derivation.loader
+
+    def prefetch_refs(self, ent: Entity, records: Sequence[Mapping[str, Any]]) -> None:
+        """Load every record the batch refers to, one query per CHUNK of ids."""
+        for field in ent.fields.values():
+            if field.ref:
+                ids = []
+                for r in records:
+                    try:
+                        ids.append(field.type.coerce(r.get(field.name), field))
+                    except ValueError:
+                        continue
+                self.loader.fetch(field.ref, ids)
+
+    def prepare(
+        self, ent: Entity, values: Mapping[str, Any], current: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """Typed, defaulted, computed and checked values of one record, and its errors."""
+        errors: dict[str, str] = {}
+        row: dict[str, Any] = {k: v for k, v in (current or {}).items() if k in ent.fields}
+        for key, raw in values.items():
+            field = ent.fields.get(key)
+            if field is None:
+                if key in SYSTEM:
+                    continue
+                errors[key] = f"{ent.name} has no field '{key}'"
+                continue
+            if field.computed or (field.readonly and current is not None):
+                continue  # derived or fixed: what a client sends back is ignored
+            try:
+                row[key] = field.type.coerce(raw, field)
+            except ValueError as exc:
+                errors[key] = str(exc)
+        if current is None:
+            self._apply_defaults(ent, row, errors)
+        for field in ent.fields.values():
+            if field.computed or field.name in errors:
+                continue
+            value = row.get(field.name)
+            if value is None:
+                if field.required:
+                    errors[field.name] = "is required"
+                continue
+            problem = field.type.validate(value, field)
+            if problem is None and field.type.uses_currency:
+                problem = field.type.currency_problem(value, currency_of(ent, field.name, row))
+            if problem is None and field.ref:
+                problem = self.ref_problem(field, value, current)
+            if problem:
+                errors[field.name] = problem
+        if errors:
+            return row, errors
+        derivation = self.derivation
+        context = derivation.context(ent, row, current["id"] if current else None)
+        derivation.compute(ent, row, context, errors)
+        if not errors:
+            run_checks(ent, context, errors)
+        return row, errors
+
+    def _apply_defaults(self, ent: Entity, row: dict[str, Any], errors: dict[str, str]) -> None:
+        for field in ent.fields.values():
+            if field.computed or row.get(field.name) is not None or field.name in errors:
+                continue
+            if field.default is not None:
+                row[field.name] = field.default
+        context: dict[str, Any] | None = None
+        for field in ent.fields.values():
+            if field.default_expr is None or row.get(field.name) is not None:
+                continue
+            if field.name in errors:
+                continue
+            context = context or self.derivation.context(ent, row, None)
+            try:
+                value = field.default_expr.evaluate(context)
+                self.derivation.bind(row, context, field, field.type.coerce(plain(value), field))
+            except ExpressionError as exc:
+                if exc.blank or any(self._dangling(ent, row, n) for n in field.default_expr.names):
+                    continue  # inputs missing: the required and ref checks will say which
+                errors[field.name] = f"could not work out the default: {exc}"
+            except ValueError as exc:
+                errors[field.name] = f"default {exc}"
+
+    def _dangling(self, ent: Entity, row: Mapping[str, Any], name: str) -> bool:
+        """True when ref field `name` points at a record that does not exist."""
+        field = ent.fields.get(name)
+        value = row.get(name)
+        if field is None or field.ref is None or value is None:
+            return False
+        return self.loader.get(field.ref, value) is None
+
+    def check_unique(
+        self,
+        conn: sa.Connection,
+        ent: Entity,
+        rows: list[dict[str, Any]],
+        errors: dict[int, dict[str, str]],
+        existing_ids: list[int] | None,
+        raise_single: bool = False,
+    ) -> None:
+        """Unique values used twice in the batch, or already used by another record."""
+        table = self.db.table(ent.qualname)
+        for field in ent.fields.values():
+            if not field.unique:
+                continue
+            seen: dict[Any, int] = {}
+            for i, row in enumerate(rows):
+                value = row.get(field.name)
+                if value is None:
+                    continue
+                if value in seen:
+                    errors.setdefault(i, {})[field.name] = (
+                        f"{value!s} is used twice (also in row {seen[value] + 1})"
+                    )
+                seen.setdefault(value, i)
+            values = list(seen)
+            for start in range(0, len(values), CHUNK):
+                chunk = values[start : start + CHUNK]
+                stmt = sa.select(table.c[field.name], table.c.id).where(
+                    table.c[field.name].in_(chunk)
+                )
+                if existing_ids:
+                    stmt = stmt.where(table.c.id.not_in(existing_ids))
+                for value, other in conn.execute(stmt):
+                    errors.setdefault(seen[value], {})[field.name] = (
+                        f"{value!s} is already used by {ent.label.lower()} #{other}"
+                    )
+        if raise_single and errors:
+            raise ValidationError(errors[0])
