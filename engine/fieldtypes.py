@@ -16,7 +16,7 @@ from babel.dates import parse_date
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
 from engine import money, patterns
-from engine.i18n import _
+from engine.i18n import _, localize
 
 if TYPE_CHECKING:
     from engine.appdef.model import Field
@@ -311,6 +311,10 @@ class ChoiceType(StringType):
         if value is not None and value not in field.options:
             return f"must be one of: {', '.join(field.options)}"
         return None
+
+    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
+        """The option's label in the reader's language: in_progress -> In progress, 进行中."""
+        return "" if value is None else str(localize(field.option_label(value), locale))
 
     def json_schema(
         self, field: Field, writing: bool = False, bounds: bool = True

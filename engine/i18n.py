@@ -83,6 +83,16 @@ class Text(str):
     def __reduce__(self) -> tuple[Any, ...]:
         return (Text, (dict(self.by_language) or str(self),))
 
+    def lower(self) -> Text:
+        """Lower case in every language ("New invoice"), so a label stays translatable."""
+        return self.map(str.lower)
+
+    def map(self, change: Callable[[str], str]) -> Text:
+        """The same text with `change` applied to each language's version."""
+        if not self.by_language:
+            return Text(change(str(self)))
+        return Text({k: change(v) for k, v in self.by_language.items()})
+
     def localize(self, locale: str | Locale | None) -> str:
         parsed = parse_locale(locale)
         if parsed is None or not self.by_language:
@@ -91,6 +101,17 @@ class Text(str):
             if key in self.by_language:
                 return self.by_language[key]
         return str(self)
+
+
+def text(raw: str | Mapping[str, str] | None, default: str = "") -> Text:
+    """A definition's text: `Invoice`, or `{en: Invoice, zh: 发票}`; a mapping without an
+    English version takes `default` (e.g. the field name made readable) as English."""
+    if isinstance(raw, Mapping):
+        versions = {_language_key(k): str(v) for k, v in raw.items()}
+        if SOURCE_LANGUAGE not in versions and default:
+            versions[SOURCE_LANGUAGE] = default
+        return Text(versions)
+    return Text(raw if raw not in (None, "") else default)
 
 
 class Derived(str):
@@ -114,6 +135,18 @@ class Derived(str):
 def derived(value: str, change: Callable[[str], str]) -> str:
     """`change(value)`, kept translatable when `value` is."""
     return Derived(value, change) if callable(getattr(value, "localize", None)) else change(value)
+
+
+def plain(data: Any) -> Any:
+    """`data` with every translatable text made a plain `str` (its English), for encoders
+    that refuse subclasses of str (JSON Schema validators written in Rust, for one)."""
+    if isinstance(data, str):
+        return str(data)
+    if isinstance(data, Mapping):
+        return {plain(k): plain(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [plain(v) for v in data]
+    return data
 
 
 def localize(value: Any, locale: str | Locale | None) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.appdef import AppSet, Entity, Field
+from engine.i18n import plain
 from engine.permissions import Principal, can
 from engine.storage.query import OPERATORS
 
@@ -548,20 +549,22 @@ def build_openapi(
         paths.update(entity_ops)
         tags.append({"name": entity.qualname, "description": entity.description or entity.plural})
     error_ref = {"$ref": "#/components/schemas/Error"}
-    return {
-        "openapi": OPENAPI_VERSION,
-        "info": {"title": title, "version": version, "description": DESCRIPTION},
-        "tags": tags,
-        "paths": paths,
-        "components": {
-            "schemas": schemas,
-            "responses": {
-                f"Error{code}": _json(error_ref, text) for code, text in ERROR_CODES.items()
+    return plain(
+        {  # labels are engine.i18n.Text; the document is English, in plain str
+            "openapi": OPENAPI_VERSION,
+            "info": {"title": title, "version": version, "description": DESCRIPTION},
+            "tags": tags,
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "responses": {
+                    f"Error{code}": _json(error_ref, text) for code, text in ERROR_CODES.items()
+                },
+                "securitySchemes": {
+                    "basicAuth": {"type": "http", "scheme": "basic"},
+                    "sessionCookie": {"type": "apiKey", "in": "cookie", "name": session_cookie},
+                },
             },
-            "securitySchemes": {
-                "basicAuth": {"type": "http", "scheme": "basic"},
-                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": session_cookie},
-            },
-        },
-        "security": [{"basicAuth": []}, {"sessionCookie": []}],
-    }
+            "security": [{"basicAuth": []}, {"sessionCookie": []}],
+        }
+    )

@@ -75,16 +75,16 @@ def test_check_reports_every_error_with_file_line_column_and_path(apps, monkeypa
     monkeypatch.chdir(apps.parent)
     rec, col = apps / "receivables.yaml", apps / "collections.yaml"
     # (a) a misspelt field type
-    text = edit(rec, "phone: {type: phone}", "phone: {type: phnoe}")
-    a = where(text, "phone: {type: phnoe}", "phnoe")
+    text = edit(rec, "phone: {type: phone,", "phone: {type: phnoe,")
+    a = where(text, "phone: {type: phnoe,", "phnoe")
     # (c) an expression naming a missing field
     text = edit(rec, "expr: amount - paid_amount", "expr: amount - payed_amount")
     c = where(text, "expr: amount - payed_amount", "amount - payed")
     # (b) a ref to an unknown entity
     text = edit(
         col,
-        "invoice: {type: ref, to: receivables.invoice}",
-        "invoice: {type: ref, to: receivables.invoise}",
+        "invoice: {type: ref, to: receivables.invoice,",
+        "invoice: {type: ref, to: receivables.invoise,",
     )
     b = where(text, "to: receivables.invoise", "receivables.invoise")
     # (d) a YAML syntax error in the second file (collections < dunning < receivables)
@@ -438,7 +438,7 @@ def test_database_errors_are_messages_with_the_password_hidden():
 
 
 def test_definition_errors_stop_every_command(apps, tmp_path):
-    edit(apps / "receivables.yaml", "phone: {type: phone}", "phone: {type: phnoe}")
+    edit(apps / "receivables.yaml", "phone: {type: phone,", "phone: {type: phnoe,")
     url = f"sqlite:///{tmp_path / 'x.db'}"
     result = run("--apps", apps, "--database", url, "migrate")
     assert result.exit_code == 1

@@ -285,7 +285,7 @@ SAMPLES = [
     ("boolean", True, True, "yes", "on"),  # what a checked checkbox posts
     ("boolean", False, False, "no", ""),
     ("ref", 12, 12, "12", "12"),
-    ("choice", "open", "open", "open", "open"),
+    ("choice", "open", "open", "Open", "open"),  # shown by its label
     ("computed", D("2.5"), "2.5", "2.50", "2.5"),
 ]
 

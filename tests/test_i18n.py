@@ -230,3 +230,119 @@ def _system():
     from engine.permissions import Principal
 
     return Principal.system("test")
+
+
+# -- texts in the definitions -------------------------------------------------------------
+
+
+def _has_chinese(value: str) -> bool:
+    from engine.i18n import parse_locale
+
+    versions = getattr(value, "by_language", {})
+    return any((parse_locale(k) or parse_locale("en")).language == "zh" for k in versions)
+
+
+def definition_texts(appset):
+    """(where, text) for every text of the definitions that people read."""
+    for app in appset.apps.values():
+        yield f"{app.name}: title", app.title
+        yield f"{app.name}: description", app.description
+        for e in app.entities.values():
+            where = f"{e.qualname}"
+            yield f"{where}: label", e.label
+            yield f"{where}: plural", e.plural
+            yield f"{where}: description", e.description
+            for i, section in enumerate(e.sections):
+                yield f"{where}: sections[{i}].title", section.title
+            for i, check in enumerate(e.checks):
+                yield f"{where}: checks[{i}].message", check.message
+            for f in e.fields.values():
+                yield f"{where}.{f.name}: label", f.label
+                yield f"{where}.{f.name}: help", f.help
+                for option in f.options:
+                    yield f"{where}.{f.name}: option {option}", f.option_label(option)
+
+
+def test_every_text_of_the_shipped_apps_is_given_in_chinese(appset) -> None:
+    missing = [
+        where for where, value in definition_texts(appset) if value and not _has_chinese(value)
+    ]
+    assert not missing, "add a zh version (label: {en: ..., zh: ...}) to:\n" + "\n".join(missing)
+
+
+def test_labels_options_and_messages_may_be_given_per_language(tmp_path) -> None:
+    from engine.appdef import load_apps
+
+    (tmp_path / "shop.yaml").write_text(
+        """
+app: shop
+title: {en: Shop, zh: 商店}
+entities:
+  order:
+    label: {en: Order, zh: 订单}
+    fields:
+      number: {type: string, label: {zh: 订单号}}
+      state:
+        type: choice
+        options: [{value: in_progress, label: {en: Being packed, zh: 打包中}}, {value: sent}]
+      size: {type: choice, options: {small: {zh: 小}, large: 大号}}
+      plain: {type: choice, options: [in_progress, done]}
+    sections: [{title: {en: Order, zh: 订单}, fields: [number]}]
+    checks:
+      - {when: "number == 'x'", message: {en: Not x, zh: 不能是 x}}
+""",
+        encoding="utf-8",
+    )
+    order = load_apps([tmp_path]).entity("shop.order")
+    zh = "zh_Hans_CN"
+    assert (order.label, localize(order.label, zh)) == ("Order", "订单")
+    assert (order.plural, localize(order.plural, zh)) == ("Orders", "订单")
+    number = order.fields["number"]
+    assert (number.label, localize(number.label, zh)) == ("Number", "订单号")
+    state, size, plain = (order.fields[n] for n in ("state", "size", "plain"))
+    assert state.options == ("in_progress", "sent")
+    assert localize(state.option_label("in_progress"), zh) == "打包中"
+    assert state.option_label("sent") == "Sent"
+    assert size.options == ("small", "large")
+    assert (size.option_label("small"), localize(size.option_label("small"), zh)) == ("Small", "小")
+    assert localize(size.option_label("large"), zh) == "大号"
+    assert plain.option_label("in_progress") == "In progress"
+    assert localize(order.checks[0].message, zh) == "不能是 x"
+    assert localize(order.sections[0].title, zh) == "订单"
+    assert plain.value_type.format("in_progress", plain, zh) == "In progress"
+    assert state.value_type.format("in_progress", state, zh) == "打包中"
+
+
+def test_a_text_in_an_unknown_shape_is_a_located_error(tmp_path) -> None:
+    from engine.appdef import load_apps
+    from engine.errors import DefinitionErrors
+
+    (tmp_path / "shop.yaml").write_text(
+        "app: shop\nentities:\n  order:\n    label: {english: Order}\n"
+        "    fields: {number: {type: string}}\n",
+        encoding="utf-8",
+    )
+    try:
+        load_apps([tmp_path])
+    except DefinitionErrors as exc:
+        assert "shop.yaml:4:" in str(exc) and "entities.order.label" in str(exc)
+    else:
+        raise AssertionError("a label keyed by 'english' loaded")
+
+
+def test_choice_labels_show_in_lists_forms_and_filters(app, login) -> None:
+    repo = app.extensions["formwork"].db.repository(_system())
+    customer = repo.create("receivables.customer", {"name": "华信贸易"})
+    repo.create(
+        "collections.collection_task",
+        {"title": "Call", "customer": customer["id"], "status": "in_progress"},
+    )
+    client = login("admin")
+    english = client.get("/collections/collection_task/").get_data(as_text=True)
+    assert "<td>In progress</td>" in english.replace("\n", "")
+    assert '<option value="in_progress">In progress</option>' in english
+    chinese = _page(client, "/collections/collection_task/")
+    assert "进行中" in chinese and "In progress" not in chinese and "催收任务" in chinese
+    form = _page(client, "/collections/collection_task/new")
+    assert '<option value="in_progress">进行中</option>' in form
+    assert "优先级" in form

@@ -16,8 +16,11 @@ from engine.storage import Database, DestructiveMigration
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 CUSTOMER, BANK_LINE = "receivables.customer", "receivables.bank_line"
-VAT = "      vat_number: {type: string, label: VAT number, max: 30}\n"
-IBAN = "      counterparty_iban: {type: string, label: Counterparty IBAN, max: 34}\n"
+VAT = "      vat_number: {type: string, label: {en: VAT number, zh: 税号}, max: 30}\n"
+IBAN = (
+    "      counterparty_iban: {type: string, label: {en: Counterparty IBAN, zh: 对方 IBAN}, "
+    "max: 34}\n"
+)
 
 
 def edited_apps(folder: Path, edit: Callable[[str], str]) -> AppSet:

@@ -308,6 +308,8 @@ def _filter_bar(
         chosen = _id(flt.value)
         if field is not None and field.ref and flt.op == "eq" and chosen:
             text = repo.labels(field.ref, [chosen]).get(chosen, f"#{chosen}")
+        elif field is not None and field.options and flt.op in ("eq", "ne"):
+            text = field.option_label(text)
         label = field.label if field else flt.field
         extra.append(
             {

@@ -16,6 +16,7 @@ from engine.appdef.sections import SECTIONS, SectionContext, did_you_mean
 from engine.appdef.yamlsource import Path, Source
 from engine.errors import DefinitionError
 from engine.expr import Expression, ExpressionError, compile_expression
+from engine.i18n import text
 
 __all__ = ["Builder", "computed_dependencies", "did_you_mean", "resolve_path"]
 
@@ -74,10 +75,10 @@ class Builder:
                 tables[entity.table_name] = entity.qualname
             apps[app_name] = App(
                 name=app_name,
-                title=source.data.get("title") or app_name.replace("_", " ").capitalize(),
+                title=text(source.data.get("title"), app_name.replace("_", " ").capitalize()),
                 location=source.locate(()),
                 uses=uses,
-                description=source.data.get("description", ""),
+                description=text(source.data.get("description")),
                 **built,
             )
         # Apps that others use come first: menus and docs read in the order of the process.

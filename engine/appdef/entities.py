@@ -27,6 +27,7 @@ from engine.appdef.sections import (
     text,
 )
 from engine.appdef.yamlsource import Path
+from engine.i18n import Text
 
 ENTITY_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -69,7 +70,7 @@ ENTITY_SCHEMA: dict[str, Any] = {
                 "required": ["title", "fields"],
                 "additionalProperties": False,
                 "properties": {
-                    "title": {"type": "string"},
+                    "title": {"$ref": "#/$defs/text"},
                     "fields": {"type": "array", "items": {"type": "string"}, "minItems": 1},
                 },
             },
@@ -178,7 +179,7 @@ def build_entity(ctx: SectionContext, name: str, raw: Mapping[str, Any]) -> Enti
     for i, sec in enumerate(raw.get("sections", ())):
         for j, col in enumerate(sec["fields"]):
             known_field((*base, "sections", i, "fields", j), col, "section field")
-        sections.append(Section(sec["title"], tuple(sec["fields"])))
+        sections.append(Section(text(sec["title"]), tuple(sec["fields"])))
     checks = []
     for i, chk in enumerate(raw.get("checks", ())):
         when = builder.expression(src, (*base, "checks", i, "when", "="), chk["when"])
@@ -209,7 +210,8 @@ def build_entity(ctx: SectionContext, name: str, raw: Mapping[str, Any]) -> Enti
     label = label_of(raw, name)
     return Entity(
         app=app, name=name, location=src.locate(base), label=label,
-        plural=text(raw.get("plural"), _plural(label)), display=display,
+        plural=text(raw["plural"], _plural(label)) if "plural" in raw else _plural_of(label),
+        display=display,
         fields=frozen_map(fields), checks=tuple(checks),
         list_columns=columns or tuple(list(fields)[:6]), list_filters=filters,
         default_sort=default_sort, page_size=list_raw.get("page_size", 50), search=search,
@@ -234,6 +236,15 @@ def default_display(fields: Mapping[str, Field]) -> str:
             return "{" + candidate + "}"
     names = [f for f in fields.values() if f.type.names_a_record]
     return "{" + names[0].name + "}" if names else "#{id}"
+
+
+def _plural_of(label: Text) -> Text:
+    """The English label made plural; other languages' labels stand as they are (发票)."""
+    if not label.by_language:
+        return Text(_plural(label))
+    return Text(
+        {k: _plural(v) if k.split("_")[0] == "en" else v for k, v in label.by_language.items()}
+    )
 
 
 def _plural(label: str) -> str:

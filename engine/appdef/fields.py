@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine import patterns
-from engine.appdef.model import Field
+from engine.appdef.model import Field, frozen_map
 from engine.appdef.sections import SectionContext, did_you_mean, label_of, text
 from engine.appdef.yamlsource import Path
 from engine.expr import ExpressionError, compile_expression
@@ -48,11 +48,21 @@ def _copy(attr: str, convert: Callable[[Any], Any] = lambda v: v) -> Keyword:
 
 
 def _options(draft: FieldDraft, value: Any) -> Iterator[Problem]:
+    """`[open, in_progress]`, `[{value: in_progress, label: ...}]` or `{in_progress: label}`:
+    the values, and the labels people see (by default the value made readable)."""
     result = FIELD_TYPES.get(draft.raw.get("result", ""))
     if draft.type.derived and (result is None or "options" not in result.options):
         yield ("options",), "'options' applies only to choice fields"
         return
-    draft.attrs["options"] = tuple(str(o) for o in value)
+    if isinstance(value, Mapping):
+        pairs = [(str(v), label) for v, label in value.items()]
+    else:
+        pairs = [(str(o["value"]), o.get("label")) if isinstance(o, Mapping) else (str(o), None)
+                 for o in value]  # fmt: skip
+    draft.attrs["options"] = tuple(v for v, _ in pairs)
+    draft.attrs["option_labels"] = frozen_map(
+        {v: text(label, v.replace("_", " ").capitalize()) for v, label in pairs}
+    )
 
 
 def _to(draft: FieldDraft, target: Any) -> Iterator[Problem]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import Location, NotFound
 from engine.expr import Expression
 from engine.fieldtypes import FieldType
+from engine.i18n import Text
 
 if TYPE_CHECKING:
     from engine.appdef.automations import Automation
@@ -37,6 +38,9 @@ def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
 
 @dataclass(frozen=True)
 class Field:
+    """One field. Its texts (label, help, option labels) are engine.i18n.Text: a `str` in
+    English that interfaces show in the reader's language with `localize`."""
+
     name: str
     type: FieldType
     location: Location
@@ -55,6 +59,8 @@ class Field:
     pattern: str | None = None
     pattern_message: str | None = None
     options: tuple[str, ...] = ()
+    # What people see for each option, per language (engine.i18n.Text); see option_label.
+    option_labels: Mapping[str, str] = field(default_factory=frozen_map)
     ref: str | None = None  # qualified target entity, "app.entity"
     on_delete: str = "restrict"
     expr: Expression | None = None  # computed fields
@@ -64,6 +70,10 @@ class Field:
     @property
     def computed(self) -> bool:
         return self.expr is not None
+
+    def option_label(self, value: str) -> str:
+        """`in_progress` as people read it: its label, or "In progress"."""
+        return self.option_labels.get(value) or Text(value.replace("_", " ").capitalize())
 
     @property
     def editable(self) -> bool:

@@ -39,8 +39,15 @@ BASE_DEFS: dict[str, Any] = {
         "pattern": "^[a-z][a-z0-9_]{0,47}$",
         "description": "lower case letters, digits and _, starting with a letter",
     },
-    # Labels and help texts: one place, so that per-language texts can be added here.
-    "text": {"type": "string"},
+    # Labels, help texts, titles and messages: one text, or one per language. (Keywords
+    # of one JSON type each, not oneOf, so that a wrong value gets a precise message.)
+    "text": {
+        "type": ["string", "object"],
+        "description": "A text, or the text per language: {en: Invoice, zh: 发票}",
+        "minProperties": 1,
+        "propertyNames": {"pattern": "^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"},
+        "additionalProperties": {"type": "string"},
+    },
     "role": {"enum": list(ROLES)},
     "roles": {"type": "array", "items": {"$ref": "#/$defs/role"}, "uniqueItems": True},
     "permissions": {
@@ -55,10 +62,20 @@ BASE_DEFS: dict[str, Any] = {
         "description": "A Formwork expression, e.g. issue_date + days(30)",
     },
     "choice_options": {
-        "type": "array",
-        "items": {"type": "string"},
+        "type": ["array", "object"],
+        "description": "The values a choice takes: [open, in_progress], or with the labels "
+        "people see, [{value: in_progress, label: {en: In progress, zh: 进行中}}] or "
+        "{in_progress: {zh: 进行中}}; a value without a label shows as 'In progress'",
         "minItems": 1,
         "uniqueItems": True,
+        "items": {
+            "type": ["string", "object"],
+            "required": ["value"],
+            "additionalProperties": False,
+            "properties": {"value": {"type": "string"}, "label": {"$ref": "#/$defs/text"}},
+        },
+        "minProperties": 1,
+        "additionalProperties": {"$ref": "#/$defs/text"},
     },
 }
 
@@ -108,8 +125,8 @@ def build_schema() -> dict[str, Any]:
             "$ref": "#/$defs/identifier",
             "description": "The app's name; used in URLs, table names and refs (app.entity).",
         },
-        "title": {"type": "string"},
-        "description": {"type": "string"},
+        "title": {"$ref": "#/$defs/text"},
+        "description": {"$ref": "#/$defs/text"},
         "uses": {
             "type": "array",
             "items": {"$ref": "#/$defs/identifier"},

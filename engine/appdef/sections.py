@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from engine import i18n
 from engine.appdef.model import AppSet, Entity, Field, frozen_map
 from engine.appdef.yamlsource import Path, Source
 from engine.expr import Expression, ExpressionError, compile_expression
@@ -27,9 +28,10 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
 
 
 def text(value: Any, default: str = "") -> str:
-    """A label, help text or message as written in the YAML (schema: `$defs/text`): the one
-    place where texts given per language will be read."""
-    return str(value) if value else default
+    """A label, help text or message as written in the YAML (schema: `$defs/text`): one
+    text, or one per language (`{en: Invoice, zh: 发票}`), as an engine.i18n.Text; a
+    mapping without English takes `default` as its English."""
+    return i18n.text(value or None, default)
 
 
 def label_of(raw: Mapping[str, Any], name: str) -> str:

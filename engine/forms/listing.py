@@ -29,6 +29,7 @@ class FilterControl:
     params: tuple[str, ...]  # ("status",) or ("due_date__gte", "due_date__lte")
     options: tuple[str, ...] = ()
     ref: str | None = None
+    choices: tuple[tuple[str, str], ...] = ()  # (option, its label) for a choice control
 
 
 def filter_controls(entity: Entity) -> list[FilterControl]:
@@ -52,6 +53,7 @@ def filter_controls(entity: Entity) -> list[FilterControl]:
                 params,
                 tuple(field.options),
                 field.ref,
+                tuple((o, field.option_label(o)) for o in field.options),
             )
         )
     return controls

@@ -26,6 +26,7 @@ class FormField:
     type: str  # the value type's name (a computed field's result type)
     required: bool  # must be filled in: nothing (no default) fills it otherwise
     options: tuple[str, ...] = ()
+    choices: tuple[tuple[str, str], ...] = ()  # (option, its label, engine.i18n.Text)
     ref: str | None = None  # target entity, "app.entity"
     min: Any = None
     max: Any = None
@@ -80,6 +81,7 @@ def form_field(field: Field, editing: bool) -> FormField:
         # Creating, a default fills a blank field; editing, defaults no longer apply.
         required=field.required and not readonly and (editing or not has_default(field)),
         options=tuple(field.options),
+        choices=tuple((o, field.option_label(o)) for o in field.options),
         ref=field.ref,
         min=field.min,
         max=field.max,
