@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 APPS = ROOT / "apps"
 NEW_FIELD = "loyalty_tier"
 ADDED = f"      {NEW_FIELD}: {{type: string}}\n"
-ANCHOR = "      phone: {type: phone}\n"  # a line of the customer entity in receivables.yaml
+ANCHOR = "      phone: {type: phone, label: {zh: 电话}}\n"  # a customer field line
 
 
 @pytest.fixture
