@@ -27,14 +27,14 @@ def did_you_mean(name: str, choices: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def text(value: Any, default: str = "") -> str:
+def text(value: Any, default: str = "") -> i18n.Text:
     """A label, help text or message as written in the YAML (schema: `$defs/text`): one
     text, or one per language (`{en: Invoice, zh: 发票}`), as an engine.i18n.Text; a
     mapping without English takes `default` as its English."""
     return i18n.text(value or None, default)
 
 
-def label_of(raw: Mapping[str, Any], name: str) -> str:
+def label_of(raw: Mapping[str, Any], name: str) -> i18n.Text:
     """The `label:` of a field or entity, else its name made readable (due_date -> Due date)."""
     return text(raw.get("label"), name.replace("_", " ").capitalize())
 
