@@ -20,6 +20,7 @@ from engine.appdef import Entity, Field, Relation
 from engine.appdef.plan import EntityPlan, entity_plan
 from engine.errors import ValidationError
 from engine.expr import ExpressionError
+from engine.storage import fastexpr
 from engine.storage.audit import BATCH, Change
 from engine.storage.records import CHUNK, Loader, RefView, RelationView, currency_of
 
@@ -62,7 +63,7 @@ class Derivation:
         """Evaluate the computed fields into `row` (and `context`), each after its inputs."""
         for field in self.plan(ent).computed_order:
             try:
-                value = field.expr.evaluate(context)  # type: ignore[union-attr]
+                value = fastexpr.evaluate(field.expr, context)  # type: ignore[arg-type]
                 self.bind(row, context, field, computed_value(ent, field, value, row))
             except (ExpressionError, ValueError) as exc:
                 errors[field.name] = f"could not be computed: {exc}"
@@ -86,7 +87,7 @@ def run_checks(ent: Entity, context: dict[str, Any], errors: dict[str, str]) -> 
     """The entity's checks against a record's context; a failed one adds its message."""
     for check in ent.checks:
         try:
-            failed = check.when.evaluate(context)
+            failed = fastexpr.evaluate(check.when, context)
         except ExpressionError as exc:
             if exc.blank:
                 continue  # a check comparing a blank value does not apply
@@ -127,7 +128,8 @@ class ParentRefresh:
             if not ids:
                 continue
             try:
-                self._refresh(self.db.appset.entity(parent_name), sorted(ids))
+                with fastexpr.exact():
+                    self._refresh(self.db.appset.entity(parent_name), sorted(ids))
             except ValidationError as exc:
                 # Shown beside the field that links to the parent: "invoice: INV-7: ..."
                 raise ValidationError({ref_field: "; ".join(exc.errors.values())}) from None
@@ -150,7 +152,11 @@ class ParentRefresh:
         table = self.db.table(ent.qualname)
         self._lock(table, ids)
         loader, derivation = self.loader, self.derivation
-        loader.forget(ent.qualname, ids)
+        if self.db.dialect == "postgresql":
+            # Read them again now that they are locked: a concurrent writer may have
+            # committed since they were loaded. (On SQLite no writer can have: the rows the
+            # loader holds are current, as every write forgets the records it changes.)
+            loader.forget(ent.qualname, ids)
         summed = dict(derivation.plan(ent).summed)
         synthetic = []  # children caches holding one row of sums per parent, not real rows
         for relation in ent.relations:

@@ -24,6 +24,7 @@ from engine.appdef import Entity, Field
 from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.i18n import _
 from engine.permissions import Principal, in_scope
+from engine.storage import fastexpr
 from engine.storage.audit import BATCH, Change, audit, emit
 from engine.storage.conflicts import as_conflict
 from engine.storage.derived import Derivation, ParentRefresh
@@ -144,11 +145,12 @@ class Repository(Reader):
             self.validator.prefetch_refs(ent, records)
             rows: list[dict[str, Any]] = []
             errors: dict[int, dict[str, str]] = {}
-            for i, values in enumerate(records):
-                row, errs = self.validator.prepare(ent, values, None)
-                if errs:
-                    errors[i] = errs
-                rows.append(row)
+            with fastexpr.exact():
+                for i, values in enumerate(records):
+                    row, errs = self.validator.prepare(ent, values, None)
+                    if errs:
+                        errors[i] = errs
+                    rows.append(row)
             self.validator.check_unique(conn, ent, rows, errors, existing_ids=None)
             if errors:
                 raise BulkValidationError(errors)
@@ -162,6 +164,7 @@ class Repository(Reader):
                     updated_by=self.user,
                 )
             ids = self._insert(conn, table, rows)
+            self.loader.forget(ent.qualname, ids)  # an id looked up before may be cached as missing
             stored = []
             for row, new_id in zip(rows, ids, strict=True):
                 row["id"] = new_id

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine.appdef import Entity, Field
 from engine.errors import ValidationError
 from engine.expr import ExpressionError
+from engine.storage import fastexpr
 from engine.storage.derived import Derivation, plain, run_checks
 from engine.storage.records import CHUNK, currency_of
 
@@ -107,7 +108,7 @@ class Validator:
                 continue
             context = context or self.derivation.context(ent, row, None)
             try:
-                value = field.default_expr.evaluate(context)
+                value = fastexpr.evaluate(field.default_expr, context)
                 self.derivation.bind(row, context, field, field.type.coerce(plain(value), field))
             except ExpressionError as exc:
                 if exc.blank or any(self._dangling(ent, row, n) for n in field.default_expr.names):
