@@ -44,8 +44,10 @@ def ids(vdb: Database) -> dict[str, int]:
     acme = repo.create("vault.customer", {"name": "Acme"})["id"]
     beta = repo.create("vault.customer", {"name": "Beta"})["id"]
     secret = repo.create("vault.secret", {"code": "S-ACME", "customer": acme})["id"]
-    widget = repo.create("vault.thing", {"name": "Widget", "customer": acme, "secret": secret})
-    gadget = repo.create("vault.thing", {"name": "Gadget", "customer": beta})
+    widget = repo.create(
+        "vault.thing", {"name": "Widget", "tag": "W", "customer": acme, "secret": secret}
+    )
+    gadget = repo.create("vault.thing", {"name": "Gadget", "tag": "G", "customer": beta})
     memo = repo.create("vault.memo", {"text": "top secret memo", "thing": widget["id"]})
     return {
         "acme": acme,
@@ -238,6 +240,13 @@ def test_scoped_writes_stay_inside_the_scope(vdb: Database, ids: dict[str, int])
         repo.update("vault.thing", ids["gadget"], {"name": "Hijacked"})
     with pytest.raises(NotFound):
         repo.delete("vault.thing", ids["gadget"])
+    # A unique value names the record holding it only when that record is in scope.
+    with pytest.raises(ValidationError) as theirs:
+        repo.create("vault.thing", {"name": "Copy", "tag": "G", "customer": ids["acme"]})
+    assert theirs.value.errors == {"tag": "G is already used by another record"}
+    with pytest.raises(ValidationError) as ours:
+        repo.create("vault.thing", {"name": "Copy", "tag": "W", "customer": ids["acme"]})
+    assert ours.value.errors == {"tag": f"W is already used by thing #{ids['widget']}"}
     admin = vdb.repository(ADMIN)
     assert admin.get("vault.thing", ids["gadget"])["name"] == "Gadget"
     assert admin.count("vault.thing") == 3

@@ -24,7 +24,6 @@ from decimal import Decimal
 from typing import Any, NoReturn
 from urllib.parse import urlencode
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, request, url_for
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -419,12 +418,6 @@ def _denied(exc: PermissionDenied):
 def _conflict(exc: Conflict):
     # A concurrent write took a unique value or held its lock too long: try again.
     return json_error(409, str(exc), exc.errors)
-
-
-@bp.errorhandler(sa.exc.DataError)
-def _data(exc: sa.exc.DataError):
-    current_app.logger.warning("database refused a value: %s", exc.orig)
-    return json_error(422, "a value does not fit in the database (too large or malformed)")
 
 
 @bp.errorhandler(HTTPException)

@@ -11,6 +11,7 @@ they did not exist, and labels of refs to what it may not read are just "#id".
 from __future__ import annotations
 
 import contextlib
+import logging
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from engine.storage.database import Database
 
 
+log = logging.getLogger(__name__)
+
+
 @contextlib.contextmanager
 def refused_values() -> Iterator[None]:
     """A value the database refuses (a number beyond its column, malformed text) is bad
@@ -36,6 +40,7 @@ def refused_values() -> Iterator[None]:
     try:
         yield
     except sa.exc.DataError as exc:
+        log.warning("the database refused a value: %s", exc.orig)
         raise ValidationError(
             {"": _("a value does not fit in the database (too large or malformed)")}
         ) from exc

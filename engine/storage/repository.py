@@ -28,7 +28,7 @@ from engine.storage import fastexpr
 from engine.storage.audit import BATCH, Change, audit, emit
 from engine.storage.conflicts import as_conflict
 from engine.storage.derived import Derivation, ParentRefresh
-from engine.storage.reader import Reader
+from engine.storage.reader import Reader, refused_values
 from engine.storage.records import CHUNK, Loader, normalise
 from engine.storage.validation import SYSTEM, Validator
 
@@ -69,10 +69,10 @@ class Repository(Reader):
             yield self._conn
             return
         try:
-            with self.db.writing() as conn:
+            with refused_values(), self.db.writing() as conn:
                 self._conn, self._loader = conn, Loader(self.db, conn)
                 derivation = Derivation(self.db, self._loader)
-                self._validator = Validator(self.db, derivation, self._ref_problem)
+                self._validator = Validator(self.db, derivation, self._ref_problem, self._sees)
                 self._parents = ParentRefresh(
                     self.db, conn, derivation, self._refreshed, self._label
                 )
@@ -314,6 +314,12 @@ class Repository(Reader):
         if row is None or not (unchanged or in_scope(self.principal, target, row)):
             return f"there is no {target.label.lower()} #{value}"
         return None
+
+    def _sees(self, ent: Entity, record_id: int) -> bool:
+        """Whether the principal may see that record (uniqueness messages name it only then)."""
+        if not self.can(ent, "read"):
+            return False
+        return not self.principal.scope or self.get(ent, record_id) is not None
 
     def _check_scope(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
         """A scoped principal writes only records it may see afterwards (its own customer's)."""

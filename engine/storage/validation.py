@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine.appdef import Entity, Field
 from engine.errors import ValidationError
 from engine.expr import ExpressionError
+from engine.i18n import _
 from engine.storage import fastexpr
 from engine.storage.derived import Derivation, plain, run_checks
 from engine.storage.records import CHUNK, currency_of
@@ -28,13 +29,18 @@ if TYPE_CHECKING:
 SYSTEM = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
 # (field, value, the record before the write or None) -> why the ref may not point there
 RefRule = Callable[[Field, Any, "dict[str, Any] | None"], "str | None"]
+# (entity, record id) -> whether the writer may see that record (messages name it only then)
+Visible = Callable[[Entity, int], bool]
 
 
 class Validator:
     """Checks records of a write transaction; `ref_problem` decides which refs are allowed."""
 
-    def __init__(self, db: Database, derivation: Derivation, ref_problem: RefRule):
+    def __init__(
+        self, db: Database, derivation: Derivation, ref_problem: RefRule, visible: Visible
+    ):
         self.db, self.derivation, self.ref_problem = db, derivation, ref_problem
+        self.visible = visible
         self.loader = derivation.loader
 
     def prefetch_refs(self, ent: Entity, records: Sequence[Mapping[str, Any]]) -> None:
@@ -160,6 +166,8 @@ class Validator:
                 for value, other in conn.execute(stmt):
                     errors.setdefault(seen[value], {})[field.name] = (
                         f"{value!s} is already used by {ent.label.lower()} #{other}"
+                        if self.visible(ent, other)
+                        else _("%(value)s is already used by another record", value=str(value))
                     )
         if raise_single and errors:
             raise ValidationError(errors[0])
