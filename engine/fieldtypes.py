@@ -120,9 +120,9 @@ class FieldType:
         if _blank(value):
             return None
         if not isinstance(value, str):
-            raise ValueError("must be text")
+            raise ValueError(_("must be text"))
         if "\x00" in value:  # PostgreSQL cannot store it; no person types it
-            raise ValueError("must not contain NUL characters")
+            raise ValueError(_("must not contain NUL characters"))
         return value.strip() or None  # only spaces is blank: `required` must catch it
 
     def validate(self, value: Any, field: Field) -> str | None:
@@ -135,12 +135,14 @@ class FieldType:
             except patterns.PatternError:
                 return _("could not be checked against the pattern in time")
             if not matched:
-                return field.pattern_message or f"does not match the pattern {field.pattern}"
+                return field.pattern_message or _(
+                    "does not match the pattern %(pattern)s", pattern=field.pattern
+                )
         if self.takes_bounds:
             if field.min is not None and value < field.min:
-                return f"must be at least {self.format(field.min, field)}"
+                return _("must be at least %(min)s", min=self.format(field.min, field))
             if field.max is not None and value > field.max:
-                return f"must be at most {self.format(field.max, field)}"
+                return _("must be at most %(max)s", max=self.format(field.max, field))
         return None
 
     def result(self, field: Field) -> FieldType:
@@ -223,9 +225,9 @@ class StringType(FieldType):
         if value is not None and self.length_bounds:
             most = field.max_length or self.default_max_length
             if most and len(value) > most:
-                return f"must be at most {most} characters"
+                return _("must be at most %(count)s characters", count=most)
             if field.min_length and len(value) < field.min_length:
-                return f"must be at least {field.min_length} characters"
+                return _("must be at least %(count)s characters", count=field.min_length)
         return super().validate(value, field)
 
     def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
@@ -257,7 +259,7 @@ class EmailType(StringType):
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
         if value is not None and not EMAIL_RE.fullmatch(value):
-            raise ValueError("is not an e-mail address")
+            raise ValueError(_("is not an e-mail address"))
         return value
 
     def link(self, value: Any) -> str | None:
@@ -274,7 +276,7 @@ class PhoneType(StringType):
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
         if value is not None and not PHONE_RE.fullmatch(value):
-            raise ValueError("is not a phone number (digits, spaces, + ( ) - . /)")
+            raise ValueError(_("is not a phone number (digits, spaces, + ( ) - . /)"))
         return value
 
 
@@ -289,7 +291,7 @@ class UrlType(StringType):
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
         if value is not None and not URL_RE.fullmatch(value):
-            raise ValueError("is not a web address (http:// or https://)")
+            raise ValueError(_("is not a web address (http:// or https://)"))
         return value
 
     def link(self, value: Any) -> str | None:
@@ -309,7 +311,7 @@ class ChoiceType(StringType):
 
     def validate(self, value: Any, field: Field) -> str | None:
         if value is not None and value not in field.options:
-            return f"must be one of: {', '.join(field.options)}"
+            return _("must be one of: %(options)s", options=", ".join(field.options))
         return None
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
@@ -347,7 +349,7 @@ class CurrencyType(StringType):
             return None
         value = value.upper()
         if not money.is_currency(value):
-            raise ValueError("is not an ISO 4217 currency code")
+            raise ValueError(_("is not an ISO 4217 currency code"))
         return value
 
 
@@ -384,26 +386,26 @@ class IntegerType(FieldType):
         try:
             number = parse_decimal(text, locale=locale, strict=True)
         except NumberFormatError:
-            raise ValueError("is not a whole number") from None
+            raise ValueError(_("is not a whole number")) from None
         return self.coerce(number, field)
 
     def coerce(self, value: Any, field: Field) -> Any:
         if _blank(value):
             return None
         if isinstance(value, bool):
-            raise ValueError("is not a whole number")
+            raise ValueError(_("is not a whole number"))
         if isinstance(value, int):
             if abs(value) >= 2**63:  # beyond BIGINT: the database would refuse it
-                raise ValueError("is too large")
+                raise ValueError(_("is too large"))
             return value
         try:
             number = Decimal(str(value).strip())
         except InvalidOperation:
-            raise ValueError("is not a whole number") from None
+            raise ValueError(_("is not a whole number")) from None
         if number != number.to_integral_value():
-            raise ValueError("is not a whole number")
+            raise ValueError(_("is not a whole number"))
         if abs(number) >= 2**63:
-            raise ValueError("is too large")
+            raise ValueError(_("is too large"))
         return int(number)
 
 
@@ -439,26 +441,26 @@ class DecimalType(FieldType):
             try:
                 number = Decimal(text)  # plain 1234.56 always reads, whatever the locale
             except InvalidOperation:
-                raise ValueError("is not a number") from None
+                raise ValueError(_("is not a number")) from None
         return self.coerce(number, field)
 
     def coerce(self, value: Any, field: Field) -> Any:
         if _blank(value):
             return None
         if isinstance(value, bool):
-            raise ValueError("is not a number")
+            raise ValueError(_("is not a number"))
         if isinstance(value, float):
             value = repr(value)
         try:
             number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
         except InvalidOperation:
-            raise ValueError("is not a number") from None
+            raise ValueError(_("is not a number")) from None
         if not number.is_finite():
-            raise ValueError("is not a number")
+            raise ValueError(_("is not a number"))
         if abs(number) >= self.max_abs:
-            raise ValueError("is too large")
+            raise ValueError(_("is too large"))
         if number != number.quantize(Decimal(1).scaleb(-self.scale)):
-            raise ValueError(f"has more than {self.scale} decimal places")
+            raise ValueError(_("has more than %(places)s decimal places", places=self.scale))
         exponent = number.as_tuple().exponent  # an int: the number is finite
         if isinstance(exponent, int) and exponent > 0:  # "1e3" -> 1000, not 1E+3 in JSON
             number = number.quantize(Decimal(1))
@@ -517,7 +519,13 @@ class MoneyType(DecimalType):
             )
         if money.fits_currency(value, currency):
             return None
-        return f"has more than {money.places(currency)} decimal places for {currency or 'money'}"
+        if not currency:
+            return _("has more than %(places)s decimal places", places=money.places(currency))
+        return _(
+            "has more than %(places)s decimal places for %(currency)s",
+            places=money.places(currency),
+            currency=currency,
+        )
 
     def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
         if isinstance(value, Decimal | int) and not isinstance(value, bool):
@@ -573,7 +581,7 @@ class DateType(FieldType):
         try:
             return parse_date(text, locale=locale)
         except (ValueError, IndexError):
-            raise ValueError("is not a date (use YYYY-MM-DD)") from None
+            raise ValueError(_("is not a date (use YYYY-MM-DD)")) from None
 
     def coerce(self, value: Any, field: Field) -> Any:
         if _blank(value):
@@ -585,7 +593,7 @@ class DateType(FieldType):
         try:
             return dt.date.fromisoformat(str(value).strip())
         except ValueError:
-            raise ValueError("is not a date (use YYYY-MM-DD)") from None
+            raise ValueError(_("is not a date (use YYYY-MM-DD)")) from None
 
     def form_value(self, value: Any) -> str:
         return "" if value is None else value.isoformat()
@@ -617,13 +625,13 @@ class DateTimeType(FieldType):
             try:
                 value = dt.datetime.fromisoformat(str(value).strip())
             except ValueError:
-                raise ValueError("is not a date and time (use YYYY-MM-DDTHH:MM)") from None
+                raise ValueError(_("is not a date and time (use YYYY-MM-DDTHH:MM)")) from None
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
         try:
             return value.astimezone(dt.UTC)
         except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable UTC
-            raise ValueError("is out of range") from None
+            raise ValueError(_("is out of range")) from None
 
     def form_value(self, value: Any) -> str:
         return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
@@ -660,10 +668,10 @@ class BooleanType(FieldType):
             return True
         if text in self.FALSE:
             return False
-        raise ValueError("must be yes or no")
+        raise ValueError(_("must be yes or no"))
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
-        return "" if value is None else ("yes" if value else "no")
+        return "" if value is None else str(localize(_("yes") if value else _("no"), locale))
 
     def form_value(self, value: Any) -> str:
         return "on" if value else ""  # what a checked checkbox posts
@@ -698,13 +706,13 @@ class RefType(FieldType):
         if _blank(value):
             return None
         if isinstance(value, bool):
-            raise ValueError("must be a record id")
+            raise ValueError(_("must be a record id"))
         try:
             number = int(str(value).strip())
         except ValueError:
-            raise ValueError("must be a record id") from None
+            raise ValueError(_("must be a record id")) from None
         if number < 1 or number > MAX_BIGINT:  # beyond BIGINT: no such record
-            raise ValueError("must be a record id")
+            raise ValueError(_("must be a record id"))
         return number
 
 

@@ -137,6 +137,12 @@ def derived(value: str, change: Callable[[str], str]) -> str:
     return Derived(value, change) if callable(getattr(value, "localize", None)) else change(value)
 
 
+def message_of(exc: BaseException) -> str:
+    """An exception's message, still translatable: `str(exc)` would make it plain English."""
+    arg = exc.args[0] if len(exc.args) == 1 else None
+    return arg if isinstance(arg, str) else str(exc)
+
+
 def plain(data: Any) -> Any:
     """`data` with every translatable text made a plain `str` (its English), for encoders
     that refuse subclasses of str (JSON Schema validators written in Rust, for one)."""

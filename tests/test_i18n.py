@@ -213,6 +213,32 @@ def test_form_errors_read_as_chinese_sentences(app, login) -> None:
     html = unescape(answer.get_data(as_text=True))
     assert answer.status_code == 422
     assert "无法保存" in html and "有 1 处问题" in html
+    assert "名称为必填项" in html  # label and engine message, as one Chinese sentence
+    answer = client.post(
+        "/receivables/customer/new",
+        data={"name": "华信", "currency": "EUR", "credit_limit": "12,x"},
+        headers=ZH_HEADERS,
+    )
+    assert "信用额度不是数字" in unescape(answer.get_data(as_text=True))
+
+
+def test_money_is_read_in_the_reader_s_locale(app, login) -> None:
+    """A German reader types 1.234,50; the same text in English is refused, not misread."""
+    repo = app.extensions["formwork"].db.repository(_system())
+    client = login("admin")
+    form = {"name": "Müller GmbH", "currency": "EUR", "credit_limit": "1.234,50"}
+    answer = client.post(
+        "/receivables/customer/new", data=form, headers={"Accept-Language": "de-DE"}
+    )
+    assert answer.status_code == 302
+    saved = repo.get("receivables.customer", int(answer.headers["Location"].rsplit("/", 1)[1]))
+    assert str(saved["credit_limit"]) == "1234.50"
+    english = client.post(
+        "/receivables/customer/new",
+        data={**form, "name": "Other"},
+        headers={"Accept-Language": "en-US"},
+    )
+    assert english.status_code == 422
 
 
 def test_flash_messages_are_translated_when_they_are_made(app, login) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.appdef import Entity, Field
 from engine.forms.spec import has_default
+from engine.i18n import _, message_of
 
 # A ref input posts the record id under the field's name; a searchable ref also posts
 # what the person typed under this suffix, so a name typed but never picked is not lost.
@@ -42,7 +43,7 @@ def parse_form(
         try:
             value = field.type.parse(text, field, locale)
         except ValueError as exc:
-            errors[field.name] = str(exc)
+            errors[field.name] = message_of(exc)
             continue
         problem = _problem(field, value, formdata, editing)
         if problem:
@@ -56,8 +57,11 @@ def _problem(field: Field, value: Any, formdata: Mapping[str, str], editing: boo
     if value is None:
         typed = (formdata.get(field.name + TEXT_SUFFIX) or "").strip()
         if field.ref and typed:
-            return f"“{typed}” was not picked from the list: choose one of the suggestions"
+            return _(
+                "“%(typed)s” was not picked from the list: choose one of the suggestions",
+                typed=typed,
+            )
         if field.required and (editing or not has_default(field)):
-            return "is required"
+            return _("is required")
         return None
     return field.type.validate(value, field)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from engine.appdef import Entity
 from engine.errors import ValidationError
+from engine.i18n import _, message_of
 
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull")
 COMPARE = {
@@ -66,7 +67,9 @@ def coerce_filter(entity: Entity, flt: Filter) -> Filter:
                 return vtype.value_type.parse(raw, vtype)
             return vtype.value_type.coerce(raw, vtype)
         except ValueError as exc:
-            raise ValidationError({flt.field: f"{raw!r} {exc}"}) from None
+            raise ValidationError(
+                {flt.field: _("%(value)s %(message)s", value=repr(raw), message=message_of(exc))}
+            ) from None
 
     if flt.op == "in":
         raw = flt.value.split(",") if isinstance(flt.value, str) else list(flt.value)
@@ -120,10 +123,10 @@ def parse_sort(
         if isinstance(sort, str)
         else list(sort)
     )
-    for name, _ in items:
+    for name, _descending in items:
         if name != "id" and name not in entity.fields:
             raise ValidationError({"sort": f"{entity.name} has no field '{name}' to sort by"})
-    if not any(name == "id" for name, _ in items):
+    if not any(name == "id" for name, _descending in items):
         items.append(("id", items[-1][1] if items else True))
     return items
 

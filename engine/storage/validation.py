@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from engine.appdef import Entity, Field
 from engine.errors import ValidationError
 from engine.expr import ExpressionError
-from engine.i18n import _
+from engine.i18n import _, message_of
 from engine.storage import fastexpr
 from engine.storage.derived import Derivation, plain, run_checks
 from engine.storage.records import CHUNK, currency_of
@@ -66,14 +66,14 @@ class Validator:
             if field is None:
                 if key in SYSTEM:
                     continue
-                errors[key] = f"{ent.name} has no field '{key}'"
+                errors[key] = _("%(entity)s has no field '%(field)s'", entity=ent.name, field=key)
                 continue
             if field.computed or (field.readonly and current is not None):
                 continue  # derived or fixed: what a client sends back is ignored
             try:
                 row[key] = field.type.coerce(raw, field)
             except ValueError as exc:
-                errors[key] = str(exc)
+                errors[key] = message_of(exc)
         if current is None:
             self._apply_defaults(ent, row, errors)
         for field in ent.fields.values():
@@ -82,7 +82,7 @@ class Validator:
             value = row.get(field.name)
             if value is None:
                 if field.required:
-                    errors[field.name] = "is required"
+                    errors[field.name] = _("is required")
                 continue
             problem = field.type.validate(value, field)
             if problem is None and field.type.uses_currency:
@@ -119,9 +119,9 @@ class Validator:
             except ExpressionError as exc:
                 if exc.blank or any(self._dangling(ent, row, n) for n in field.default_expr.names):
                     continue  # inputs missing: the required and ref checks will say which
-                errors[field.name] = f"could not work out the default: {exc}"
+                errors[field.name] = _("could not work out the default: %(error)s", error=str(exc))
             except ValueError as exc:
-                errors[field.name] = f"default {exc}"
+                errors[field.name] = _("default %(message)s", message=message_of(exc))
 
     def _dangling(self, ent: Entity, row: Mapping[str, Any], name: str) -> bool:
         """True when ref field `name` points at a record that does not exist."""
