@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.appdef import Entity, Field
+from engine.i18n import N_
 
-OTHER_SECTION = "More"
-COMPUTED_SECTION = "Calculated"
-AUTO_HINT = "Left empty, it is filled in from the other fields."
+OTHER_SECTION = N_("More")
+COMPUTED_SECTION = N_("Calculated")
+AUTO_HINT = N_("Left empty, it is filled in from the other fields.")
 
 
 @dataclass(frozen=True)

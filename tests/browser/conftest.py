@@ -140,8 +140,13 @@ def _artifact_stem(nodeid: str) -> str:
 
 @pytest.fixture
 def page(browser, request: pytest.FixtureRequest):
-    """A fresh context and page; on failure, a screenshot and the HTML go to test-artifacts/."""
-    context = browser.new_context()
+    """A fresh context and page; on failure, a screenshot and the HTML go to test-artifacts/.
+
+    `@pytest.mark.locale("zh-CN")` (or on a parameter) sets the browser's language, so its
+    Accept-Language header; the default is en-US.
+    """
+    marker = request.node.get_closest_marker("locale")
+    context = browser.new_context(locale=marker.args[0] if marker else "en-US")
     context.set_default_timeout(DEFAULT_TIMEOUT_MS)
     context.set_default_navigation_timeout(DEFAULT_TIMEOUT_MS)
     pg = context.new_page()
