@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from babel.dates import parse_date
+from babel.dates import format_date, format_time, parse_date
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
 from engine import money, patterns
@@ -595,6 +595,13 @@ class DateType(FieldType):
         except ValueError:
             raise ValueError(_("is not a date (use YYYY-MM-DD)")) from None
 
+    def format(self, value: Any, field: Field, locale: str | None = None) -> str:
+        """In a reader's locale: Mar 31, 2026, 31.03.2026, 2026年3月31日; ISO without one
+        (messages, exports)."""
+        if value is None:
+            return ""
+        return value.isoformat() if locale is None else format_date(value, "medium", locale)
+
     def form_value(self, value: Any) -> str:
         return "" if value is None else value.isoformat()
 
@@ -636,8 +643,15 @@ class DateTimeType(FieldType):
     def form_value(self, value: Any) -> str:
         return "" if value is None else value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
 
-    def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
-        return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+    def format(self, value: Any, field: Field | None, locale: str | None = None) -> str:
+        """UTC, to the minute: in a reader's locale (Mar 31, 2026 2:30 PM UTC, 2026年3月31日
+        14:30 UTC), or 2026-03-31 14:30 UTC without one."""
+        if value is None:
+            return ""
+        if locale is None:
+            return value.strftime("%Y-%m-%d %H:%M UTC")
+        day = format_date(value.astimezone(dt.UTC), "medium", locale)
+        return f"{day} {format_time(value, 'short', tzinfo=dt.UTC, locale=locale)} UTC"
 
 
 @register

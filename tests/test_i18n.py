@@ -372,3 +372,19 @@ def test_choice_labels_show_in_lists_forms_and_filters(app, login) -> None:
     form = _page(client, "/collections/collection_task/new")
     assert '<option value="in_progress">进行中</option>' in form
     assert "优先级" in form
+
+
+def test_dates_and_times_are_shown_in_the_reader_s_locale() -> None:
+    import datetime as dt
+
+    from engine.fieldtypes import FIELD_TYPES
+
+    day, moment = dt.date(2026, 3, 31), dt.datetime(2026, 3, 31, 14, 30, tzinfo=dt.UTC)
+    date, when = FIELD_TYPES["date"], FIELD_TYPES["datetime"]
+    assert date.format(day, None) == "2026-03-31"  # no reader: ISO (messages, exports)
+    assert date.format(day, None, "en_US") == "Mar 31, 2026"
+    assert date.format(day, None, "de_DE") == "31.03.2026"
+    assert date.format(day, None, "zh_Hans_CN") == "2026年3月31日"
+    assert when.format(moment, None, "zh_Hans_CN") == "2026年3月31日 14:30 UTC"
+    assert when.format(moment, None, "de_DE") == "31.03.2026 14:30 UTC"
+    assert date.parse("31.03.2026", None, "de_DE") == day

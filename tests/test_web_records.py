@@ -96,7 +96,7 @@ def test_list_shows_configured_columns_with_ref_labels_and_money(login, client, 
     acme_url = f"/receivables/customer/{data['acme']['id']}"
     assert f'<a href="{acme_url}">ACME Ltd</a>' in first
     assert re.search(r'<td class="num">\s*1,234\.50\s*</td>', first)
-    assert "2026-02-09" in first  # due date defaulted from 30 days of payment terms
+    assert "Feb 9, 2026" in first  # due date defaulted from 30 days of payment terms
 
 
 def test_list_filters_by_ref_and_date_range(login, client, data):

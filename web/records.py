@@ -26,6 +26,7 @@ from flask_wtf.csrf import CSRFError
 
 from engine.appdef import Entity, Field, Relation
 from engine.errors import Conflict, NotFound, PermissionDenied, StaleVersion, ValidationError
+from engine.fieldtypes import FIELD_TYPES
 from engine.forms import (
     TEXT_SUFFIX,
     audit_changes,
@@ -667,8 +668,8 @@ def delete_record(app: str, entity: str, record_id: int):
 
 @bp.app_template_filter("when")
 def when(value: Any) -> str:
-    """A stored UTC time, to the minute."""
-    return "" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+    """A stored UTC time, to the minute, in the reader's locale."""
+    return FIELD_TYPES["datetime"].format(value, None, locale())
 
 
 # -- errors ---------------------------------------------------------------------------------
