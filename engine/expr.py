@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, DecimalException, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
 import simpleeval
 
@@ -61,9 +61,13 @@ class ExpressionError(Exception):
 
     def __init__(self, message: str, blank: bool = False, where: str = ""):
         super().__init__(message)
-        self.message = message
         self.blank = blank
         self.where = where
+
+    @property
+    def message(self) -> str:
+        """The problem alone, without the place."""
+        return str(self.args[0])
 
     def __str__(self) -> str:
         return f"{self.message} (expression at {self.where})" if self.where else self.message
@@ -91,7 +95,7 @@ def _text(value: Any, function: str) -> str:
     """A function's text argument: a number or date reads as its text, a list does not."""
     if isinstance(value, list | tuple | Mapping | set):
         raise ExpressionError(f"{function}() needs text, not a list or a record")
-    text = value if isinstance(value, str) else str(value)
+    text = str(value)
     if len(text) > MAX_FUNCTION_TEXT:
         raise ExpressionError(f"{function}() reads at most {MAX_FUNCTION_TEXT} characters")
     return text
@@ -139,13 +143,19 @@ def _count(values: Iterable[Any]) -> int:
     return sum(1 for _ in values)
 
 
-def _extreme(pick: Callable[..., Any]) -> Callable[..., Any]:
-    def apply(*args: Any) -> Any:
-        items = args[0] if len(args) == 1 and not isinstance(args[0], str) else args
-        present = _present(items)
-        return pick(present) if present else None
+def _extreme(pick: Callable[[list[Any]], Any], args: tuple[Any, ...]) -> Any:
+    """min(a, b, ...) or min(values): one argument that is not text is a list of values."""
+    items = args[0] if len(args) == 1 and not isinstance(args[0], str) else args
+    present = _present(items or ())
+    return pick(present) if present else None
 
-    return apply
+
+def _min(*args: Any) -> Any:
+    return _extreme(min, args)
+
+
+def _max(*args: Any) -> Any:
+    return _extreme(max, args)
 
 
 def _round(value: Any, places: Any = 0) -> Any:
@@ -157,7 +167,7 @@ def _round(value: Any, places: Any = 0) -> Any:
     if abs(places) > MAX_MAGNITUDE:
         raise ExpressionError(f"round() takes places from -{MAX_MAGNITUDE} to {MAX_MAGNITUDE}")
     if isinstance(value, Decimal):
-        return value.quantize(Decimal(1).scaleb(-places))
+        return value.quantize(Decimal(f"1e{-places}"))
     return round(value, places)
 
 
@@ -185,8 +195,12 @@ def _coalesce(*values: Any) -> Any:
     return next((v for v in values if v is not None), None)
 
 
-def _text_fn(name: str, fn: Callable[[str], str]) -> Callable[[Any], Any]:
-    return lambda s: None if s is None else fn(_text(s, name))
+def _lower(value: Any) -> str | None:
+    return None if value is None else _text(value, "lower").lower()
+
+
+def _upper(value: Any) -> str | None:
+    return None if value is None else _text(value, "upper").upper()
 
 
 @dataclass(frozen=True)
@@ -213,13 +227,13 @@ FUNCTIONS: dict[str, Function] = {
     ),
     "abs": Function(lambda v: None if v is None else abs(_num(v)), "abs(x) - absolute value"),
     "round": Function(_round, "round(x, places=0) - rounded half-even, Decimal-exact"),
-    "min": Function(_extreme(min), "min(a, b, ...) or min(values) - smallest, ignoring blanks"),
-    "max": Function(_extreme(max), "max(a, b, ...) or max(values) - largest, ignoring blanks"),
+    "min": Function(_min, "min(a, b, ...) or min(values) - smallest, ignoring blanks"),
+    "max": Function(_max, "max(a, b, ...) or max(values) - largest, ignoring blanks"),
     "sum": Function(_sum, "sum(values) - total, e.g. sum(allocation.amount) over related records"),
     "count": Function(_count, "count(records) - how many, e.g. count(invoice)"),
     "len": Function(lambda v: 0 if v is None else len(v), "len(text) - number of characters"),
-    "lower": Function(_text_fn("lower", str.lower), "lower(text)"),
-    "upper": Function(_text_fn("upper", str.upper), "upper(text)"),
+    "lower": Function(_lower, "lower(text)"),
+    "upper": Function(_upper, "upper(text)"),
     "contains": Function(_contains, "contains(text, part) - case-insensitive substring test"),
     "matches": Function(_matches, "matches(text, pattern) - regular expression search"),
     "coalesce": Function(_coalesce, "coalesce(a, b, ...) - the first value that is not blank"),
@@ -261,7 +275,7 @@ class Expression:
         saved = decimal.getcontext()
         decimal.setcontext(evaluator.context)
         try:
-            return evaluator.eval(self.source, previously_parsed=self.tree.body)
+            return evaluator._eval(self.tree.body)
         except ExpressionError as exc:
             exc.where = exc.where or self.where
             raise
@@ -281,8 +295,6 @@ _FAILURES = (
 
 
 def _failure(exc: BaseException, where: str) -> ExpressionError:
-    if isinstance(exc, simpleeval.NameNotDefined):
-        return ExpressionError(f"unknown name {exc.name!r}", where=where)
     if isinstance(exc, RecursionError | MemoryError):
         return ExpressionError("the expression needs too much memory or nesting", where=where)
     blank = isinstance(exc, TypeError | ValueError | LookupError | AttributeError) and (
@@ -292,10 +304,8 @@ def _failure(exc: BaseException, where: str) -> ExpressionError:
 
 
 def _describe(exc: BaseException) -> str:
-    if (
-        isinstance(exc, ZeroDivisionError | InvalidOperation)
-        and "division" in str(exc).lower() + type(exc).__name__.lower()
-    ):
+    # decimal's 0 / 0 raises InvalidOperation, naming DivisionUndefined in its text.
+    if isinstance(exc, ZeroDivisionError) or "DivisionUndefined" in str(exc):
         return "division by zero"
     if isinstance(exc, TypeError) and "unsupported operand" in str(exc):
         return f"values of incompatible types: {exc}"
@@ -346,8 +356,6 @@ def compile_expression(source: Any, where: str = "") -> Expression:
                 raise ExpressionError(
                     f"{shown}() is not a known function{_suggest_function(shown)}"
                 )
-            if node.keywords:
-                raise ExpressionError(f"{node.func.id}() takes no named arguments")
             function = FUNCTIONS[node.func.id]
             if not function.takes(len(node.args)):
                 count = len(node.args)
@@ -366,17 +374,18 @@ def compile_expression(source: Any, where: str = "") -> Expression:
             chain = _chain(node)
             if chain is None:
                 raise ExpressionError(f"{ast.unparse(node)}: only field.field paths are allowed")
-    _collect(tree.body, names, paths, set(calls))
+    _collect(tree.body, names, paths)
     for node in nodes:  # number literals are exact: 0.1 means Decimal("0.1")
         if isinstance(node, ast.Constant) and isinstance(node.value, float | complex):
-            # The evaluator returns Constant values as they are: ast's types know no Decimal.
-            node.value = cast(Any, _decimal_literal(text, node))
+            # The evaluator returns Constant values as they are; ast's types know no Decimal.
+            node.value = _decimal_literal(text, node)  # type: ignore[assignment]
     return Expression(text, tree, frozenset(names), frozenset(paths), frozenset(calls), where)
 
 
 def _decimal_literal(text: str, node: ast.Constant) -> Decimal:
     """The literal as written: through float, 1234567890123.4567 would lose its last digit."""
-    written = ast.get_source_segment(text, node) or repr(node.value)
+    written = ast.get_source_segment(text, node)
+    assert written is not None  # a node parsed from `text` has its position
     try:
         number = Decimal(written)
     except InvalidOperation:
@@ -386,10 +395,10 @@ def _decimal_literal(text: str, node: ast.Constant) -> Decimal:
     return number
 
 
-def _collect(node: ast.AST, names: set[str], paths: set[tuple[str, ...]], calls: set[str]) -> None:
+def _collect(node: ast.AST, names: set[str], paths: set[tuple[str, ...]]) -> None:
     if isinstance(node, ast.Call):
         for arg in node.args:
-            _collect(arg, names, paths, calls)
+            _collect(arg, names, paths)
         return
     if isinstance(node, ast.Attribute | ast.Name):
         chain = _chain(node)
@@ -398,7 +407,7 @@ def _collect(node: ast.AST, names: set[str], paths: set[tuple[str, ...]], calls:
         paths.add(chain)
         return
     for child in ast.iter_child_nodes(node):
-        _collect(child, names, paths, calls)
+        _collect(child, names, paths)
 
 
 def _chain(node: ast.AST) -> tuple[str, ...] | None:
@@ -413,8 +422,8 @@ def _chain(node: ast.AST) -> tuple[str, ...] | None:
 
 
 def _depth(node: ast.AST) -> int:
-    children = list(ast.iter_child_nodes(node))
-    return 1 + max((_depth(c) for c in children), default=0) if len(children) < 1000 else 1000
+    """Levels of the tree below `node`; called once it has at most MAX_NODES nodes."""
+    return 1 + max((_depth(c) for c in ast.iter_child_nodes(node)), default=0)
 
 
 def _syntax_name(node: ast.AST) -> str:
@@ -422,8 +431,10 @@ def _syntax_name(node: ast.AST) -> str:
         "Lambda": "lambda", "ListComp": "a comprehension", "GeneratorExp": "a comprehension",
         "DictComp": "a comprehension", "SetComp": "a comprehension", "Subscript": "indexing [...]",
         "NamedExpr": "assignment (:=)", "Dict": "a dictionary", "Set": "a set",
-        "JoinedStr": "an f-string", "Starred": "*unpacking", "Await": "await", "Slice": "slicing",
-        "keyword": "a named argument (name=value)",
+        "JoinedStr": "an f-string", "Starred": "*unpacking", "Await": "await",
+        "keyword": "a named argument (name=value)", "BitOr": "the operator |",
+        "BitAnd": "the operator &", "BitXor": "the operator ^", "Invert": "the operator ~",
+        "LShift": "the operator <<", "RShift": "the operator >>", "MatMult": "the operator @",
     }  # fmt: skip
     return names.get(type(node).__name__, type(node).__name__)
 
@@ -431,7 +442,7 @@ def _syntax_name(node: ast.AST) -> str:
 def _suggest_function(name: str) -> str:
     import difflib
 
-    close = difflib.get_close_matches(name, FUNCTIONS, n=1)
+    close = difflib.get_close_matches(name, FUNCTIONS)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
@@ -448,7 +459,7 @@ def _safe_power(a: Any, b: Any) -> Any:
         if b < 0:  # 2 ** -1 would be the float 0.5
             a = Decimal(a)
     if a == 0 and b < 0:  # Decimal gives Infinity, which no field can hold
-        raise ZeroDivisionError("division by zero")
+        raise ExpressionError("division by zero")
     return operator.pow(a, b)
 
 
@@ -469,7 +480,7 @@ def _mod(a: Any, b: Any) -> Any:
         # '%0999999999d' % 1 builds a gigabyte; expressions have no use for printf formatting.
         raise ExpressionError("% is for numbers: text formatting is not allowed")
     if b == 0:  # Decimal % 0 raises a bare InvalidOperation with no useful text
-        raise ZeroDivisionError("division by zero")
+        raise ExpressionError("division by zero")
     return operator.mod(a, b)
 
 
@@ -502,11 +513,12 @@ def _remaining() -> float:
 
 
 class _Evaluator(simpleeval.SimpleEval):
+    deadline = 0.0  # time.monotonic() past which the evaluation stops; set by evaluate()
+
     def __init__(self) -> None:
-        super().__init__(operators=_OPERATORS, functions=_CALLABLES, names={})
+        super().__init__(operators=_OPERATORS, functions=_CALLABLES)
         self.nodes[ast.List] = self._eval_sequence
         self.nodes[ast.Tuple] = self._eval_sequence
-        self.deadline = 0.0
         self.context = DECIMAL_CONTEXT.copy()  # per thread: a context records flags
 
     # The tree was checked against a whitelist at compile time (calls only to FUNCTIONS,
@@ -527,7 +539,7 @@ class _Evaluator(simpleeval.SimpleEval):
         except KeyError:
             if node.id in _CONSTANTS:
                 return _CONSTANTS[node.id]
-            raise simpleeval.NameNotDefined(node.id, self.expr) from None
+            raise ExpressionError(f"unknown name {node.id!r}") from None
 
     def _eval_sequence(self, node: ast.List | ast.Tuple) -> list[Any]:
         return [self._eval(item) for item in node.elts]

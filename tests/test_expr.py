@@ -111,7 +111,7 @@ def test_every_function_is_documented(name: str) -> None:
 @pytest.mark.parametrize(
     ("text", "names", "expected"),
     [example for name in sorted(EXAMPLES) for example in EXAMPLES[name]],
-    ids=lambda v: v if isinstance(v, str) else "",
+    ids=[f"{name}-{i}" for name in sorted(EXAMPLES) for i in range(len(EXAMPLES[name]))],
 )
 def test_function(text: str, names: dict[str, Any], expected: Any) -> None:
     with clock.frozen_at(NOON):
@@ -231,6 +231,9 @@ def test_logic_and_comparisons() -> None:
         ("open('/etc/passwd')", "open() is not a known function"),
         ("getattr(x, 'y')", "getattr() is not a known function"),
         ("x.upper()", "x.upper() is not a known function"),
+        ("'a'.upper", "'a'.upper: only field.field paths are allowed"),
+        ("1 2", "syntax error at column 3: invalid syntax"),
+        ("1 +)", "syntax error at column 4: unmatched ')'"),
         ("sums(xs)", "sums() is not a known function (did you mean 'sum'?)"),
         ("round(x, places=2)", "a named argument (name=value) is not allowed"),
         ("lower(a, b)", "lower() does not take 2 arguments: lower(text)"),
@@ -238,22 +241,23 @@ def test_logic_and_comparisons() -> None:
         ("round()", "round() does not take 0 arguments: round(x, places=0)"),
         ("1 +", "syntax error at the end"),
         ("", "the expression is empty"),
-        ("x" * (MAX_LENGTH + 1), f"longer than {MAX_LENGTH} characters"),
-        ("-" * (MAX_DEPTH + 5) + "1", "nested too deeply"),
+        ("x" * (MAX_LENGTH + 1), f"the expression is longer than {MAX_LENGTH} characters"),
+        ("-" * (MAX_DEPTH + 5) + "1", "the expression is nested too deeply"),
         ("(" * 300 + "1" + ")" * 300, "syntax error"),
-        ("+".join(["1"] * 400), "more than 300 parts"),
+        ("+".join(["1"] * 400), "the expression has more than 300 parts"),
     ],
 )
 def test_refused_when_compiled(text: str, message: str) -> None:
     with pytest.raises(ExpressionError) as raised:
         compile_expression(text)
-    assert message in str(raised.value)
+    assert str(raised.value).startswith(message)
 
 
 @pytest.mark.parametrize("value", [None, True, ["x"], {"a": 1}])
 def test_only_text_and_numbers_are_expressions(value: Any) -> None:
-    with pytest.raises(ExpressionError, match="must be text"):
+    with pytest.raises(ExpressionError) as raised:
         compile_expression(value)
+    assert str(raised.value) == "an expression must be text"
 
 
 def test_a_number_is_an_expression() -> None:
@@ -277,11 +281,11 @@ def test_a_number_is_an_expression() -> None:
 )
 def test_refused_when_run(text: str, message: str) -> None:
     expr = compile_expression(text)  # compiles: the sizes are only known when it runs
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ExpressionError) as raised:
         expr.evaluate({"x": 10, "s": "a" * 60_000})
     assert message in str(raised.value)
-    assert time.monotonic() - started < 1
+    assert time.process_time() - started < 1
 
 
 def test_powers_within_the_cap_work() -> None:
@@ -297,10 +301,10 @@ def test_division_by_zero(text: str) -> None:
 
 
 def test_catastrophic_regex_times_out() -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ExpressionError, match="took too long"):
         evaluate("matches(s, '(a|aa)+$')", s="a" * 60 + "b")
-    assert time.monotonic() - started < 2
+    assert time.process_time() - started < 2
 
 
 def test_bad_regex_is_an_expression_error() -> None:

@@ -33,7 +33,9 @@ from engine.expr import (
 )
 
 D = Decimal
-FAST = 0.5  # seconds; the bounds keep every case here in milliseconds, with room for a busy CI
+# Processor seconds (the regex module's timeout counts them too, and a busy machine makes wall
+# time longer without more work); the bounds keep every case here in milliseconds.
+FAST = 0.5
 BIG_TEXT = "a" * 50_000
 NAMES: dict[str, Any] = {
     "x": D("12345678901234567890.12"),
@@ -65,11 +67,11 @@ def run(text: str, names: dict[str, Any] | None = None) -> Any:
 def test_probe_inputs_fail_fast_and_small(text: str, message: str) -> None:
     expr = compile_expression(text)  # they compile: sizes are only known when they run
     tracemalloc.start()
-    started = time.monotonic()
+    started = time.process_time()
     try:
         with pytest.raises(ExpressionError, match=message):
             expr.evaluate({})
-        elapsed = time.monotonic() - started
+        elapsed = time.process_time() - started
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -168,12 +170,11 @@ def test_text_functions_take_text_not_lists(function: str) -> None:
 def test_function_text_is_bounded() -> None:
     at_limit = "A" * MAX_FUNCTION_TEXT
     assert run("len(lower(t))", {"t": at_limit}) == MAX_FUNCTION_TEXT
-    with pytest.raises(ExpressionError, match=f"at most {MAX_FUNCTION_TEXT} characters"):
-        run("lower(t)", {"t": at_limit + "A"})
-    with pytest.raises(ExpressionError, match=f"at most {MAX_FUNCTION_TEXT} characters"):
-        run("contains(t, 'a')", {"t": at_limit + "A"})
-    with pytest.raises(ExpressionError, match=f"at most {MAX_FUNCTION_TEXT} characters"):
-        run("matches(t, 'a')", {"t": at_limit + "A"})
+    for call in ["lower(t)", "upper(t)", "contains(t, 'a')", "contains('a', t)", "matches(t, 'a')"]:
+        name = call.split("(")[0]
+        with pytest.raises(ExpressionError) as raised:
+            run(call, {"t": at_limit + "A"})
+        assert str(raised.value) == f"{name}() reads at most {MAX_FUNCTION_TEXT} characters"
 
 
 def test_contains_and_matches_take_text() -> None:
@@ -198,10 +199,10 @@ def test_contains_and_matches_take_text() -> None:
     ],
 )
 def test_patterns_that_cannot_compile_quickly_are_refused(pattern: str, message: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with pytest.raises(ExpressionError, match=message):
         run("matches('a', p)", {"p": pattern})
-    assert time.monotonic() - started < FAST
+    assert time.process_time() - started < FAST
 
 
 def test_patterns_at_the_bounds_compile() -> None:
@@ -261,10 +262,12 @@ def test_a_pattern_gets_no_more_time_than_the_expression_has(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(expr_module, "TIME_LIMIT_SECONDS", 0.02)
-    started = time.monotonic()
+    # The regex module counts its timeout in processor time: so does this test, which a busy
+    # machine would otherwise fail by waiting for a processor.
+    started = time.process_time()
     with pytest.raises(ExpressionError, match="took too long"):
         run("matches(s, '(a|aa)+$')", {"s": "a" * 60 + "b"})
-    assert time.monotonic() - started < patterns.TIMEOUT_SECONDS * 3
+    assert time.process_time() - started < patterns.TIMEOUT_SECONDS * 0.8
 
 
 # -- errors name the expression's place in the YAML -------------------------------------------
@@ -377,10 +380,10 @@ def test_hostile_expression_is_fast_or_an_expression_error(text: str) -> None:
 
 
 def assert_contained(text: str) -> None:
-    started = time.monotonic()
+    started = time.process_time()
     with contextlib.suppress(ExpressionError):
         compile_expression(text).evaluate(dict(NAMES))
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     assert elapsed < FAST, f"{text!r} ran {elapsed:.3f} s"
 
 
