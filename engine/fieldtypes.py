@@ -241,7 +241,9 @@ class TextType(StringType):
     multiline = True
     names_a_record = False
     import_key = False
-    default_max_length = None
+    # A few pages of notes; `max:` raises it. Unbounded, one request stored 20 MB (and the
+    # audit row copied it), so every text has a limit.
+    default_max_length = 10_000
 
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
