@@ -29,6 +29,7 @@ ERROR_CODES = {
     "403": "The user's role may not do this to this entity",
     "404": "No such app, entity or record",
     "409": "Stale version (someone else changed the record), or the record is still referred to",
+    "413": "The request body is larger than the server takes (MAX_CONTENT_LENGTH)",
     "415": "Writes take a JSON body (Content-Type: application/json)",
     "422": "Invalid values; `fields` names each field and what is wrong with it",
     "428": "An update or delete must name the version it was based on",
@@ -363,7 +364,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
                         "Location": {"description": "its URL", "schema": {"type": "string"}},
                     },
                 ),
-                **_errors("400", "403", "404", "415", "422"),
+                **_errors("400", "403", "404", "413", "415", "422"),
             },
         },
     }
@@ -383,7 +384,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
             "requestBody": body("replace"),
             "responses": {
                 **one("The record as stored"),
-                **_errors("400", "403", "404", "409", "415", "422", "428"),
+                **_errors("400", "403", "404", "409", "413", "415", "422", "428"),
             },
         },
         "patch": {
@@ -394,7 +395,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
             "requestBody": body("patch"),
             "responses": {
                 **one("The record as stored"),
-                **_errors("400", "403", "404", "409", "415", "422", "428"),
+                **_errors("400", "403", "404", "409", "413", "415", "422", "428"),
             },
         },
         "delete": {
@@ -426,7 +427,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
                     },
                     "The new records' ids, in the order sent",
                 ),
-                **_errors("400", "403", "404", "415", "422"),
+                **_errors("400", "403", "404", "413", "415", "422"),
             },
         }
     }

@@ -18,6 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 from engine.appdef import AppSet
 from engine.runtime import DEFAULT_INTERVAL, LiveApps, Version
 from engine.storage import Database
+from web import security
 
 csrf = CSRFProtect()
 DEFAULT_APPS = Path(__file__).resolve().parent.parent / "apps"
@@ -58,9 +59,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         DATABASE_URL=None,
         LOCALE=os.environ.get("FORMWORK_LOCALE", "en_US"),
         RELOAD_INTERVAL=os.environ.get("FORMWORK_RELOAD_INTERVAL", DEFAULT_INTERVAL),
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
         WTF_CSRF_TIME_LIMIT=None,
+        **security.defaults(),
     )
     app.config.update(config or {})
     if not (config or {}).get("SECRET_KEY") and not os.environ.get("FORMWORK_SECRET_KEY"):
@@ -81,6 +81,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["formwork"] = Formwork(live, app.config["LOCALE"])
     _init_reload(app, live)
     csrf.init_app(app)
+    security.init_app(app)
 
     from web import api, auth, i18n, records, views
 
