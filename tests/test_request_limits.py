@@ -14,6 +14,7 @@ from engine.appdef.model import Field
 from engine.auth import add_user
 from engine.errors import Location
 from engine.fieldtypes import FIELD_TYPES
+from engine.permissions import Principal
 
 APPS = Path(__file__).resolve().parent.parent / "apps"
 BASIC_ADMIN = {"Authorization": "Basic " + base64.b64encode(b"admin:admin-pass").decode()}
@@ -68,7 +69,7 @@ def _audit_rows(app) -> int:
 def customer(app):
     return (
         app.extensions["formwork"]
-        .db.repository("t")
+        .db.repository(Principal.system("t"))
         .create("receivables.customer", {"name": "ACME"})
     )
 
