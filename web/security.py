@@ -20,6 +20,8 @@ import os
 
 from flask import Flask, Response, render_template, request
 from flask.sessions import SecureCookieSessionInterface
+from flask_babel import format_number
+from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -122,14 +124,17 @@ def _harden_cookies(response: Response, secure: bool) -> None:
 def _too_large(error: RequestEntityTooLarge):
     from flask import current_app
 
-    limit = current_app.config.get("MAX_CONTENT_LENGTH")
-    size = f"{limit:,} bytes" if limit else "what this server takes"
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
     if request.path.startswith("/api/"):
         from web.api import json_error
 
-        return json_error(413, f"the request is larger than {size}; send less at a time")
-    message = (
-        f"What you sent is larger than {size}, so nothing was saved. "
-        "Shorten the text (or split the upload) and try again."
+        message = _(
+            "the request is larger than %(size)s bytes; send less at a time", size=f"{limit:,}"
+        )
+        return json_error(413, message)
+    message = _(
+        "What you sent is larger than %(size)s bytes, so nothing was saved. "
+        "Shorten the text (or split the upload) and try again.",
+        size=format_number(limit),
     )
-    return render_template("error.html", code=413, title="Too large", message=message), 413
+    return render_template("error.html", code=413, title=_("Too large"), message=message), 413
