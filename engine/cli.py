@@ -413,32 +413,41 @@ def demo(
 
 @cli.group()
 def user() -> None:
-    """Add users and list them."""
+    """Add, list, disable and enable users, and change their passwords."""
 
 
 def _stdin_is_tty() -> bool:
     return sys.stdin.isatty()
 
 
+def _read_password(password: str | None) -> str:
+    """--password, else asked twice hidden on a terminal, else the first line of stdin."""
+    if password is not None:
+        return password
+    if _stdin_is_tty():
+        return str(
+            click.prompt("Password", hide_input=True, confirmation_prompt="Repeat the password")
+        )
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def password_option(what: str) -> Any:
+    return click.option(
+        "--password",
+        help=f"{what} (8+ characters). Without it, you are asked twice, hidden; "
+        "when stdin is not a terminal, its first line is the password.",
+    )
+
+
 @user.command("add")
 @click.argument("name")
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the user may do.")
-@click.option(
-    "--password",
-    help="The password (8+ characters). Without it, you are asked twice, hidden; "
-    "when stdin is not a terminal, its first line is the password.",
-)
+@password_option("The password")
 def user_add(name: str, role: str, password: str | None) -> None:
     """Add user NAME, or change the role and password of an existing one."""
     from engine.auth import add_user
 
-    if password is None:
-        if _stdin_is_tty():
-            password = click.prompt(
-                "Password", hide_input=True, confirmation_prompt="Repeat the password"
-            )
-        else:
-            password = sys.stdin.readline().rstrip("\r\n")
+    password = _read_password(password)
     with _database() as db:
         user = add_user(db, name, password, role)
     click.echo(f"user {user.username} ({user.role}) saved")
@@ -457,6 +466,41 @@ def user_list() -> None:
     for u in users:
         state = "" if u.active else "  (inactive)"
         click.echo(f"{u.username:<{width}}  {u.role}{state}")
+
+
+@user.command("passwd")
+@click.argument("name")
+@password_option("The new password")
+def user_passwd(name: str, password: str | None) -> None:
+    """Give user NAME a new password; every session of the user ends."""
+    from engine.auth import set_password
+
+    password = _read_password(password)
+    with _database() as db:
+        saved = set_password(db, name, password)
+    click.echo(f"password of {saved.username} changed; its sessions have ended")
+
+
+@user.command("disable")
+@click.argument("name")
+def user_disable(name: str) -> None:
+    """Stop user NAME from logging in: its sessions end and its API tokens stop working."""
+    from engine.auth import set_active
+
+    with _database() as db:
+        saved = set_active(db, name, False)
+    click.echo(f"user {saved.username} disabled: it cannot log in or use the API")
+
+
+@user.command("enable")
+@click.argument("name")
+def user_enable(name: str) -> None:
+    """Let a disabled user NAME log in again (with its old password)."""
+    from engine.auth import set_active
+
+    with _database() as db:
+        saved = set_active(db, name, True)
+    click.echo(f"user {saved.username} enabled")
 
 
 # -- records --------------------------------------------------------------------------------------

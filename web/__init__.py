@@ -18,7 +18,7 @@ from flask_wtf.csrf import CSRFProtect
 from engine.appdef import AppSet
 from engine.runtime import DEFAULT_INTERVAL, LiveApps, Version
 from engine.storage import Database
-from web import security
+from web import security, throttle
 
 csrf = CSRFProtect()
 DEFAULT_APPS = Path(__file__).resolve().parent.parent / "apps"
@@ -61,6 +61,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         RELOAD_INTERVAL=os.environ.get("FORMWORK_RELOAD_INTERVAL", DEFAULT_INTERVAL),
         WTF_CSRF_TIME_LIMIT=None,
         **security.defaults(),
+        **throttle.defaults(),
     )
     app.config.update(config or {})
     if not (config or {}).get("SECRET_KEY") and not os.environ.get("FORMWORK_SECRET_KEY"):
@@ -82,6 +83,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     _init_reload(app, live)
     csrf.init_app(app)
     security.init_app(app)
+    throttle.init_app(app)
 
     from web import api, auth, i18n, records, views
 

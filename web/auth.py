@@ -1,50 +1,75 @@
-"""Log-in: sessions for people (Flask-Login), HTTP Basic for API clients; roles from the engine."""
+"""Log-in: sessions for people (Flask-Login), HTTP Basic for API clients; roles from the engine.
+
+A session (and a remember-me cookie) holds the user's `session_id` ("id:token"), not only
+the id: the engine changes the token at log-out, on a new password and when the user is
+disabled, and a cookie with an old token logs nobody in, even a copy taken earlier.
+Every password check, from the form or HTTP Basic, goes through the log-in throttle.
+"""
 
 from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
 from engine import auth
 from engine.i18n import N_
 from web.context import formwork
+from web.throttle import TooManyLogins, throttle
 
 bp = Blueprint("auth", __name__)
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = N_("Please log in to see that page.")  # see web.i18n
 login_manager.login_message_category = "info"
+API_CHALLENGE = 'Basic realm="Formwork", charset="UTF-8"'
 
 
 class WebUser(UserMixin):
     def __init__(self, user: auth.User):
         self.id, self.username, self.role = user.id, user.username, user.role
         self.locale = user.locale
+        self.session_id = user.session_id
 
     def get_id(self) -> str:
-        return str(self.id)
+        return self.session_id
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> WebUser | None:
-    try:
-        user = auth.get_user(formwork().db, int(user_id))
-    except ValueError:
-        return None
+def load_user(session_id: str) -> WebUser | None:
+    user = auth.session_user(formwork().db, session_id)
     return WebUser(user) if user else None
 
 
 @login_manager.request_loader
-def load_user_from_basic_auth(req) -> WebUser | None:
+def load_user_from_request(req) -> WebUser | None:
     """API clients send HTTP Basic credentials with each request."""
     creds = req.authorization
     if creds is None or creds.type != "basic" or not creds.username:
         return None
-    user = auth.authenticate(formwork().db, creds.username, creds.password or "")
+    try:
+        user = checked_login(creds.username, creds.password or "")
+    except TooManyLogins as refused:
+        # Raised later, from require_login: raised here, it would come back each time
+        # something (the error page's locale) asks for the current user.
+        g.refused_login = refused
+        return None
     return WebUser(user) if user else None
+
+
+def checked_login(username: str, password: str) -> auth.User | None:
+    """The user, if the password is right; every failure counts towards the throttle, and
+    a full count refuses (429) before the password is even looked at."""
+    counts = throttle()
+    counts.check(username)
+    user = auth.authenticate(formwork().db, username, password)
+    if user is None:
+        counts.failed(username)
+    else:
+        counts.succeeded(username)
+    return user
 
 
 def init_app(app: Flask) -> None:
@@ -58,10 +83,14 @@ def init_app(app: Flask) -> None:
             or current_user.is_authenticated
         ):
             return None
+        if "refused_login" in g:
+            raise g.refused_login
         if request.path.startswith("/api/"):
             from web.api import json_error
 
-            return json_error(401, "log in first (session or HTTP Basic credentials)")
+            response = json_error(401, "log in first (session or HTTP Basic credentials)")
+            response.headers["WWW-Authenticate"] = API_CHALLENGE
+            return response
         return login_manager.unauthorized()
 
 
@@ -78,9 +107,7 @@ def _safe_next(target: str | None) -> str:
 def login():
     error = None
     if request.method == "POST":
-        user = auth.authenticate(
-            formwork().db, request.form.get("username", ""), request.form.get("password", "")
-        )
+        user = checked_login(request.form.get("username", ""), request.form.get("password", ""))
         if user:
             login_user(WebUser(user), remember=bool(request.form.get("remember")))
             return redirect(_safe_next(request.args.get("next")))
@@ -90,6 +117,9 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    """Ends every session of the user, this one and any copy of its cookies."""
+    if current_user.is_authenticated:
+        auth.end_sessions(formwork().db, current_user.id)
     logout_user()
     flash(_("You are logged out."), "info")
     return redirect(url_for("auth.login"))

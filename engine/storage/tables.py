@@ -88,6 +88,8 @@ def system_tables(metadata: sa.MetaData) -> None:
         sa.Column("role", sa.String(20), nullable=False),
         sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("locale", sa.String(35)),
+        # Changes when the password changes, at log-out and when disabled: ends sessions.
+        sa.Column("session_token", sa.String(64)),
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     sa.Table(
