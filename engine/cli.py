@@ -503,6 +503,60 @@ def user_enable(name: str) -> None:
     click.echo(f"user {saved.username} enabled")
 
 
+# -- API tokens -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def token() -> None:
+    """Personal API tokens (Authorization: Bearer) for programs that use the JSON API."""
+
+
+@token.command("create")
+@click.argument("username")
+@click.option("--name", default="", help="What the token is for, to tell tokens apart.")
+def token_create(username: str, name: str) -> None:
+    """Make an API token for USERNAME; it acts with the user's role. Shown once only."""
+    from engine.tokens import create_token
+
+    with _database() as db:
+        made, secret = create_token(db, username, name)
+    click.echo(secret)
+    click.echo(
+        f"API token #{made.id} of {made.username}{f' ({made.name})' if made.name else ''}: "
+        "copy it now, it is not shown again",
+        err=True,
+    )
+
+
+@token.command("list")
+@click.option("--user", "username", help="Only this user's tokens.")
+def token_list(username: str | None) -> None:
+    """List API tokens: id, user, name, start of the token, created, last used."""
+    from engine.tokens import list_tokens
+
+    with _database() as db:
+        tokens = list_tokens(db, username)
+    if not tokens:
+        click.echo("no API tokens: make one with `formwork token create USER`")
+    for t in tokens:
+        used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+        click.echo(
+            f"#{t.id}  {t.username}  {t.name or '-'}  {t.hint}…  "
+            f"created {t.created_at:%Y-%m-%d %H:%M}  {used}"
+        )
+
+
+@token.command("revoke")
+@click.argument("token_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
+def token_revoke(token_id: int) -> None:
+    """Revoke API token ID (see `formwork token list`): it stops working at once."""
+    from engine.tokens import revoke_token
+
+    with _database() as db:
+        gone = revoke_token(db, token_id)
+    click.echo(f"API token #{gone.id} of {gone.username} revoked")
+
+
 # -- records --------------------------------------------------------------------------------------
 
 

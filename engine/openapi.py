@@ -25,7 +25,7 @@ NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
 
 ERROR_CODES = {
     "400": "Malformed JSON, a body that is not an object, or a bad If-Match header",
-    "401": "Not logged in: send HTTP Basic credentials or a session cookie",
+    "401": "Not logged in: send an API token (Bearer), HTTP Basic credentials or a session cookie",
     "403": "The user's role may not do this to this entity",
     "404": "No such app, entity or record",
     "409": "Stale version (someone else changed the record), or the record is still referred to",
@@ -33,12 +33,16 @@ ERROR_CODES = {
     "415": "Writes take a JSON body (Content-Type: application/json)",
     "422": "Invalid values; `fields` names each field and what is wrong with it",
     "428": "An update or delete must name the version it was based on",
+    "429": "Too many failed log-ins for this user or address; wait for Retry-After seconds",
 }
 
 DESCRIPTION = """\
 Records of every entity of the loaded app definitions.
 
-* Log in with HTTP Basic credentials, or use the session cookie of the web UI.
+* Send a personal API token, `Authorization: Bearer fwt_...` (made on the API tokens
+  page or with `formwork token create USER`; it acts with its user's role), or HTTP
+  Basic credentials, or use the session cookie of the web UI. Failed log-ins are
+  throttled (429 with Retry-After).
 * Money and decimals are strings ("100.50") so they stay exact; writes take a string
   or a JSON number (read as a decimal, never a float). Dates are ISO 8601.
 * Updates and deletes name the version they were based on (`version` in the body,
@@ -303,7 +307,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: str) -> dict[str, Any]:
-    return {code: {"$ref": f"#/components/responses/Error{code}"} for code in ("401", *codes)}
+    return {
+        code: {"$ref": f"#/components/responses/Error{code}"} for code in ("401", *codes, "429")
+    }
 
 
 ETAG = {
@@ -527,7 +533,10 @@ def build_openapi(
                 "operationId": "index",
                 "summary": "Apps and entities, with their URLs",
                 "tags": ["meta"],
-                "responses": {"200": _json({"$ref": "#/components/schemas/Index"}, "The index")},
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Index"}, "The index"),
+                    **_errors(),
+                },
             }
         },
         f"{PREFIX}/openapi.json": {
@@ -535,7 +544,10 @@ def build_openapi(
                 "operationId": "openapi",
                 "summary": "This document",
                 "tags": ["meta"],
-                "responses": {"200": _json({"type": "object"}, "The OpenAPI document")},
+                "responses": {
+                    "200": _json({"type": "object"}, "The OpenAPI document"),
+                    **_errors(),
+                },
             }
         },
     }
@@ -562,10 +574,15 @@ def build_openapi(
                     f"Error{code}": _json(error_ref, text) for code, text in ERROR_CODES.items()
                 },
                 "securitySchemes": {
+                    "bearerAuth": {
+                        "type": "http",
+                        "scheme": "bearer",
+                        "description": "A personal API token (fwt_...)",
+                    },
                     "basicAuth": {"type": "http", "scheme": "basic"},
                     "sessionCookie": {"type": "apiKey", "in": "cookie", "name": session_cookie},
                 },
             },
-            "security": [{"basicAuth": []}, {"sessionCookie": []}],
+            "security": [{"bearerAuth": []}, {"basicAuth": []}, {"sessionCookie": []}],
         }
     )

@@ -85,7 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     throttle.init_app(app)
 
-    from web import api, auth, i18n, records, views
+    from web import api, auth, i18n, records, tokens, views
 
     i18n.init_app(app)
     auth.init_app(app)
@@ -94,6 +94,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     app.register_blueprint(records.bp)
+    app.register_blueprint(tokens.bp)
     return app
 
 

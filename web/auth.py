@@ -1,4 +1,4 @@
-"""Log-in: sessions for people (Flask-Login), HTTP Basic for API clients; roles from the engine.
+"""Log-in: sessions for people (Flask-Login), API tokens or HTTP Basic for API clients.
 
 A session (and a remember-me cookie) holds the user's `session_id` ("id:token"), not only
 the id: the engine changes the token at log-out, on a new password and when the user is
@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, flash, g, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 
-from engine import auth
+from engine import auth, tokens
 from engine.i18n import N_
 from web.context import formwork
 from web.throttle import TooManyLogins, throttle
@@ -24,7 +24,7 @@ login_manager = LoginManager()
 login_manager.login_view = "auth.login"
 login_manager.login_message = N_("Please log in to see that page.")  # see web.i18n
 login_manager.login_message_category = "info"
-API_CHALLENGE = 'Basic realm="Formwork", charset="UTF-8"'
+API_CHALLENGES = ('Basic realm="Formwork", charset="UTF-8"', 'Bearer realm="Formwork"')
 
 
 class WebUser(UserMixin):
@@ -45,8 +45,11 @@ def load_user(session_id: str) -> WebUser | None:
 
 @login_manager.request_loader
 def load_user_from_request(req) -> WebUser | None:
-    """API clients send HTTP Basic credentials with each request."""
+    """API clients send an API token (Bearer) or HTTP Basic credentials with each request."""
     creds = req.authorization
+    if creds is not None and creds.type == "bearer":
+        user = tokens.token_user(formwork().db, creds.token or "")
+        return WebUser(user) if user else None
     if creds is None or creds.type != "basic" or not creds.username:
         return None
     try:
@@ -88,8 +91,11 @@ def init_app(app: Flask) -> None:
         if request.path.startswith("/api/"):
             from web.api import json_error
 
-            response = json_error(401, "log in first (session or HTTP Basic credentials)")
-            response.headers["WWW-Authenticate"] = API_CHALLENGE
+            response = json_error(
+                401, "log in first (an API token, HTTP Basic credentials or a session)"
+            )
+            for challenge in API_CHALLENGES:
+                response.headers.add("WWW-Authenticate", challenge)
             return response
         return login_manager.unauthorized()
 

@@ -93,6 +93,17 @@ def system_tables(metadata: sa.MetaData) -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
     )
     sa.Table(
+        "fw_api_token",  # engine.tokens: personal API tokens, stored as their SHA-256 only
+        metadata,
+        sa.Column("id", ID, primary_key=True, autoincrement=True),
+        sa.Column("user_id", ID, sa.ForeignKey("fw_user.id", ondelete="CASCADE"), nullable=False),
+        sa.Column("name", sa.String(80), nullable=False, server_default=""),
+        sa.Column("hint", sa.String(16), nullable=False),
+        sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+        sa.Column("created_at", UTCDateTime(), nullable=False),
+        sa.Column("last_used_at", UTCDateTime()),
+    )
+    sa.Table(
         "fw_audit",
         metadata,
         sa.Column("id", ID, primary_key=True, autoincrement=True),
