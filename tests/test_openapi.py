@@ -104,9 +104,11 @@ def test_errors_and_security_are_described(doc):
     assert components["schemas"]["Error"]["required"] == ["error"]
     patch = doc["paths"]["/api/receivables/invoice/{id}"]["patch"]
     assert {"401", "403", "404", "409", "415", "422", "428"} <= set(patch["responses"])
+    assert {"401", "429"} <= set(doc["paths"]["/api/"]["get"]["responses"])
     assert components["securitySchemes"]["basicAuth"] == {"type": "http", "scheme": "basic"}
+    assert components["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     assert components["securitySchemes"]["sessionCookie"]["in"] == "cookie"
-    assert doc["security"] == [{"basicAuth": []}, {"sessionCookie": []}]
+    assert doc["security"] == [{"bearerAuth": []}, {"basicAuth": []}, {"sessionCookie": []}]
 
 
 def test_served_document_matches_what_the_api_answers(client, appset, doc):
