@@ -81,7 +81,7 @@ def test_fresh_database_plan_creates_every_table(appset: AppSet, database_url: s
     db = Database(appset, database_url)
     try:
         plan = db.plan_migration()
-        wanted = {e.table_name for e in appset.entities()} | {"fw_user", "fw_audit"}
+        wanted = {e.table_name for e in appset.entities()} | {"fw_user", "fw_audit", "fw_api_token"}
         created = {s.table for s in plan.steps if s.description.startswith("create table")}
         assert created == wanted
         assert not plan.destructive and plan.additive == plan.steps
