@@ -23,8 +23,9 @@ def basic(username: str, password: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_app(database_url: str) -> Iterator:
-    """make_app(**config): an app with two users (scrypt hashes, as in production)."""
+def make_app(db: Database, database_url: str) -> Iterator:
+    """make_app(**config): an app with two users (scrypt hashes, as in production), on the
+    database the `db` fixture migrated (create_app never migrates)."""
     from web import create_app
 
     made = []

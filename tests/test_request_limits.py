@@ -119,7 +119,7 @@ def test_the_probes_20_mb_text_through_a_form_is_a_readable_413_page(app, login,
     assert _audit_rows(app) == before
 
 
-def test_the_request_limit_is_configurable(database_url):
+def test_the_request_limit_is_configurable(db, database_url):  # db: migrated
     from web import create_app
 
     app = create_app({**TEST_CONFIG, "DATABASE_URL": database_url, "MAX_CONTENT_LENGTH": 1000})

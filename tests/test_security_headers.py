@@ -77,7 +77,7 @@ def test_cookies_are_httponly_and_samesite_lax_and_secure_over_https(client):
         assert {"httponly", "samesite=lax", "secure"} <= attributes
 
 
-def test_secure_cookies_can_be_forced(database_url):
+def test_secure_cookies_can_be_forced(db, database_url):  # db: migrated
     from engine.auth import add_user
     from web import create_app
 
@@ -100,7 +100,7 @@ def test_secure_cookies_can_be_forced(database_url):
         db.dispose()
 
 
-def test_an_unknown_secure_cookies_setting_stops_the_start(database_url):
+def test_an_unknown_secure_cookies_setting_stops_the_start(db, database_url):
     from web import create_app
 
     with pytest.raises(ValueError, match="SECURE_COOKIES must be one of auto, always, never"):
