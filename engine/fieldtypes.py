@@ -340,6 +340,11 @@ class CurrencyType(StringType):
     holds_currency = True
     json_schema_type = {"type": "string", "pattern": "^[A-Z]{3}$"}
 
+    def json_schema(
+        self, field: Field, writing: bool = False, bounds: bool = True
+    ) -> dict[str, Any]:
+        return {"type": "string", "enum": sorted(money.currency_codes())}  # ISO 4217
+
     def sql_type(self, field: Field) -> Any:
         import sqlalchemy as sa
 
@@ -416,7 +421,7 @@ class DecimalType(FieldType):
     name = "decimal"
     widget = "number"
     python_type = Decimal
-    json_schema_type = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$"}
+    json_schema_type = {"type": "string"}
     takes_bounds = True
     options = VALUE_BOUNDS
     orderable = True
@@ -471,9 +476,13 @@ class DecimalType(FieldType):
     def json_schema(
         self, field: Field, writing: bool = False, bounds: bool = True
     ) -> dict[str, Any]:
+        """A decimal string (JSON numbers invite float rounding), with the digits and the
+        places the type stores; no minus sign where the field's `min` rules it out."""
         schema = super().json_schema(field, writing, bounds)
-        if writing:
-            schema["type"] = ["string", "number"]  # the pattern applies to the string form only
+        digits = len(str(int(self.max_abs))) - 1
+        signed = not (writing and bounds and field.min is not None and field.min >= 0)
+        sign = "-?" if signed else ""
+        schema["pattern"] = rf"^{sign}\d{{1,{digits}}}(\.\d{{1,{self.scale}}})?$"
         return schema
 
     def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:

@@ -55,6 +55,11 @@ Records of every entity of the loaded app definitions.
 """
 
 
+def _a(noun: str) -> str:
+    """The noun with its article: "an invoice", "a customer" (summaries read as English)."""
+    return f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}"
+
+
 def entity_path(entity: Entity) -> str:
     return f"{PREFIX}/{entity.app}/{entity.name}"
 
@@ -97,6 +102,9 @@ def field_schema(appset: AppSet, field: Field, writing: bool = False) -> dict[st
     schema = dict(vtype.json_schema(field, writing))
     schema.pop("readOnly", None)
     schema["title"] = field.label
+    if writing and field.required and vtype.text_like and "enum" not in schema:
+        schema.setdefault("minLength", 1)  # blank is the same as missing
+        schema.setdefault("pattern", r"\S")  # and so is only spaces
     if field.default is not None and not writing:
         schema["default"] = vtype.to_json(field.default)
     description = _describe(appset, field)
@@ -171,7 +179,7 @@ def entity_schemas(appset: AppSet, entity: Entity) -> dict[str, dict[str, Any]]:
     }
     patch = {
         "type": "object",
-        "title": f"Changes to a {entity.label.lower()}",
+        "title": f"Changes to {_a(entity.label.lower())}",
         "description": "Only the fields sent change. Send the version here or in If-Match.",
         "properties": {
             "version": VERSION_IN,
@@ -328,6 +336,7 @@ IF_MATCH = _param(
 
 def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
     name, label = entity.qualname, entity.label.lower()
+    a_label = _a(label)
     ident = f"{entity.app}_{entity.name}"
     schema = f"#/components/schemas/{name}"
     record = {"$ref": schema}
@@ -358,7 +367,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
         },
         "post": {
             "operationId": f"create_{ident}",
-            "summary": f"Create a {label}",
+            "summary": f"Create {a_label}",
             "tags": tags,
             "requestBody": body("create"),
             "responses": {
@@ -378,13 +387,13 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
         "parameters": [id_param],
         "get": {
             "operationId": f"get_{ident}",
-            "summary": f"Read a {label}",
+            "summary": f"Read {a_label}",
             "tags": tags,
             "responses": {**one("The record"), **_errors("403", "404")},
         },
         "put": {
             "operationId": f"replace_{ident}",
-            "summary": f"Replace every editable field of a {label}",
+            "summary": f"Replace every editable field of {a_label}",
             "tags": tags,
             "parameters": [IF_MATCH],
             "requestBody": body("replace"),
@@ -395,7 +404,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
         },
         "patch": {
             "operationId": f"update_{ident}",
-            "summary": f"Change some fields of a {label}",
+            "summary": f"Change some fields of {a_label}",
             "tags": tags,
             "parameters": [IF_MATCH],
             "requestBody": body("patch"),
@@ -406,7 +415,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
         },
         "delete": {
             "operationId": f"delete_{ident}",
-            "summary": f"Delete a {label}",
+            "summary": f"Delete {a_label}",
             "tags": tags,
             "parameters": [
                 IF_MATCH,
@@ -520,6 +529,7 @@ def build_openapi(
     version: str = "1",
     session_cookie: str = "session",
     principal: Principal | None = None,
+    server_url: str = "/",
 ) -> dict[str, Any]:
     """The whole document: schemas and paths of every entity, errors, security schemes.
 
@@ -566,6 +576,7 @@ def build_openapi(
         {  # labels are engine.i18n.Text; the document is English, in plain str
             "openapi": OPENAPI_VERSION,
             "info": {"title": title, "version": version, "description": DESCRIPTION},
+            "servers": [{"url": server_url, "description": "The server that serves this document"}],
             "tags": tags,
             "paths": paths,
             "components": {
@@ -586,3 +597,87 @@ def build_openapi(
             "security": [{"bearerAuth": []}, {"basicAuth": []}, {"sessionCookie": []}],
         }
     )
+
+
+# -- the document, enforced -------------------------------------------------------------------
+
+_VALIDATORS: dict[int, tuple[Field, Any]] = {}
+
+
+def _validator(appset: AppSet, field: Field) -> Any:
+    """A cached validator of the field's write schema (keyed by the field object itself, so
+    reloaded definitions get new ones)."""
+    from jsonschema import Draft202012Validator
+
+    cached = _VALIDATORS.get(id(field))
+    if cached is None or cached[0] is not field:
+        if len(_VALIDATORS) > 4096:
+            _VALIDATORS.clear()
+        cached = (field, Draft202012Validator(field_schema(appset, field, writing=True)))
+        _VALIDATORS[id(field)] = cached
+    return cached[1]
+
+
+def _problem(field: Field, error: Any) -> str:
+    """What is wrong, for a person, from the JSON-Schema keyword that failed."""
+    keyword, expected = error.validator, error.validator_value
+    vtype = field.value_type
+    if keyword == "type":
+        if error.instance is None:
+            return "is required"
+        if vtype.python_type is not str and "pattern" in error.schema:
+            return 'must be a decimal string such as "100.50" (not a JSON number)'
+        names = {"string": "text", "integer": "a whole number", "boolean": "true or false"}
+        kinds = [expected] if isinstance(expected, str) else expected
+        return "must be " + " or ".join(names.get(k, k) for k in kinds if k != "null")
+    if keyword == "enum":
+        if vtype.holds_currency:
+            return "is not an ISO 4217 currency code"
+        return "must be one of: " + ", ".join(str(v) for v in expected if v is not None)
+    if keyword in ("minLength", "pattern") and expected in (1, r"\S"):
+        return "is required"
+    if keyword == "pattern":
+        if field.pattern and expected == f"^(?:{field.pattern})$":
+            return field.pattern_message or f"does not match the pattern {field.pattern}"
+        sign = "" if "-?" in expected else ", not below 0"
+        places = expected.rsplit("{1,", 1)[-1].split("}", 1)[0]
+        return f"must be a decimal string with at most {places} decimal places{sign}"
+    if keyword == "maxLength":
+        return f"must be at most {expected} characters"
+    if keyword == "minLength":
+        return f"must be at least {expected} characters"
+    if keyword == "minimum":
+        return f"must be at least {expected}"
+    if keyword == "maximum":
+        return f"must be at most {expected}"
+    return str(error.message)
+
+
+def body_problems(appset: AppSet, entity: Entity, body: dict[str, Any]) -> dict[str, str]:
+    """Each field of a write body whose value the document's write schema forbids, with why.
+
+    The API refuses what its document forbids (an empty currency, money as a JSON number,
+    a blank required text) rather than reading it leniently, so a client generated from
+    the document and the server agree on every value. Fields the body does not name, and
+    keys that are not writable fields, are left to the Repository, which ignores or
+    refuses them as before; so is every value the field type refuses itself, so that its
+    message, with the record's other errors, is the one the client sees."""
+    problems = {}
+    for name, value in body.items():
+        field = entity.fields.get(name)
+        if field is None or field.computed:
+            continue
+        error = next(iter(_validator(appset, field).iter_errors(value)), None)
+        if error is not None and value is not None and _engine_accepts(field, value):
+            problems[name] = _problem(field, error)
+    return problems
+
+
+def _engine_accepts(field: Field, value: Any) -> bool:
+    """Whether the field type would take the value; when it would not, the Repository
+    refuses it in its own words, with the record's other errors."""
+    try:
+        coerced = field.value_type.coerce(value, field)
+    except ValueError:
+        return False
+    return field.value_type.validate(coerced, field) is None

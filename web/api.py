@@ -38,6 +38,7 @@ from engine.openapi import (
     MAX_LIMIT,
     MAX_OFFSET,
     PREFIX,
+    body_problems,
     build_openapi,
 )
 from engine.permissions import ACTIONS, can, require
@@ -214,6 +215,19 @@ def _version(body: dict[str, Any] | None, record_exists: Callable[[], None]) -> 
     return given[0]
 
 
+def _apps() -> Any:
+    return formwork().appset
+
+
+def _checked(entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
+    """The body, once every value in it fits the document's write schema (else 422)."""
+    problems = body_problems(_apps(), entity, body)
+    if problems:
+        name, problem = next(iter(problems.items()))
+        raise ApiError(422, f"{name}: {problem}", problems)
+    return body
+
+
 def _etag(row: dict[str, Any]) -> dict[str, str]:
     return {"ETag": f'"{row["version"]}"'}
 
@@ -253,11 +267,12 @@ def openapi():
     """The document as this user may use it: entities it may read, operations it may call."""
     user = principal()
     # The document depends on the version of the definitions (a hot reload makes new ones),
-    # on the role and on which entities a scope names, not on the user.
+    # on the role and on which entities a scope names, not on the user; and the server's
+    # URL (the Host header is the client's: the cache may not grow with it forever).
     version = formwork().version.id
-    key = (user.role, tuple(sorted(user.scope or ())))
+    key = (user.role, tuple(sorted(user.scope or ())), request.url_root)
     cached = current_app.extensions.get("formwork_openapi")
-    if cached is None or cached[0] != version:
+    if cached is None or cached[0] != version or len(cached[1]) > 64:
         cached = current_app.extensions["formwork_openapi"] = (version, {})
     cache = cached[1]
     if key not in cache:
@@ -265,6 +280,7 @@ def openapi():
             formwork().appset,
             session_cookie=current_app.config["SESSION_COOKIE_NAME"],
             principal=user,
+            server_url=request.url_root,
         )
         cache[key] = json.dumps(doc)
     return current_app.response_class(cache[key], mimetype="application/json")
@@ -315,7 +331,7 @@ def get_record(app: str, entity: str, record_id: int):
 def create_record(app: str, entity: str):
     ent = _entity(app, entity, "create")
     repo = repository()
-    row = repo.create(ent, _body())
+    row = repo.create(ent, _checked(ent, _body()))
     row = repo.get(ent, row["id"]) or row  # as stored: NUMERIC scale, database rounding
     headers = {"Location": _record_url(ent, row["id"]), **_etag(row)}
     return json_response(jsonable(row), 201, headers)
@@ -337,6 +353,9 @@ def bulk_create(app: str, entity: str):
     if bad:
         rows = {str(i): {"": "must be a JSON object"} for i in bad}
         raise ApiError(422, f"record {bad[0]} is not a JSON object", rows=rows)
+    problems = {str(i): p for i, r in enumerate(records) if (p := body_problems(_apps(), ent, r))}
+    if problems:
+        raise ApiError(422, f"{len(problems)} records are invalid; none was written", rows=problems)
     ids = repository().bulk_create(ent, records)
     return json_response({"ids": ids}, 201)
 
@@ -354,7 +373,7 @@ def update_record(app: str, entity: str, record_id: int):
             _missing(ent, record_id)
 
     version = _version(body, exists)
-    values = body
+    values = _checked(ent, body)
     if request.method == "PUT":
         values = {f.name: None for f in ent.fields.values() if f.editable} | body
     row = repo.update(ent, record_id, values, version=version)

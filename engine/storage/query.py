@@ -13,6 +13,8 @@ from engine.appdef import Entity
 from engine.errors import ValidationError
 from engine.i18n import _, message_of
 
+TRUE_WORDS = ("1", "true", "yes", "on")
+FALSE_WORDS = ("0", "false", "no", "off", "")
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "contains", "startswith", "in", "isnull")
 COMPARE = {
     "eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
@@ -44,8 +46,12 @@ def coerce_filter(entity: Entity, flt: Filter) -> Filter:
     else:
         raise ValidationError({flt.field: f"{entity.name} has no field '{flt.field}'"})
     if flt.op == "isnull":
-        value = str(flt.value).lower() not in ("0", "false", "no", "")
-        return Filter(flt.field, "isnull", value)
+        if isinstance(flt.value, bool):
+            return flt
+        text = str(flt.value).strip().lower()
+        if text not in TRUE_WORDS + FALSE_WORDS:  # `banana` was once read as true
+            raise ValidationError({flt.field: f"'{flt.op}' takes true or false, not {flt.value!r}"})
+        return Filter(flt.field, "isnull", text in TRUE_WORDS)
     if flt.op in ("contains", "startswith"):
         if vtype is None or not vtype.value_type.text_like:
             raise ValidationError({flt.field: f"'{flt.op}' applies only to text fields"})
