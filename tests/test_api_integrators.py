@@ -30,9 +30,22 @@ def test_isnull_takes_a_boolean_and_banana_is_a_422(login, client, acme):
     login("clerk")
     refused = client.get(f"{CUSTOMERS}?email__isnull=banana")  # the probe read it as true
     assert refused.status_code == 422
-    assert refused.json["fields"] == {"email": "'isnull' takes true or false, not 'banana'"}
+    assert refused.json["fields"] == {"email__isnull": "must be true or false"}
+    for other in ("yes", "1", "on"):  # true in the engine's eyes, but not the document's
+        assert client.get(f"{CUSTOMERS}?email__isnull={other}").status_code == 422
     assert len(client.get(f"{CUSTOMERS}?email__isnull=true").json["data"]) == 1
     assert client.get(f"{CUSTOMERS}?email__isnull=false").json["data"] == []
+
+
+def test_the_engine_refuses_a_non_boolean_isnull_for_every_interface(appset):
+    from engine.errors import ValidationError
+    from engine.storage.query import Filter, coerce_filter
+
+    customer = appset.entity("receivables.customer")
+    with pytest.raises(ValidationError) as raised:
+        coerce_filter(customer, Filter("email", "isnull", "banana"))
+    assert raised.value.errors == {"email": "'isnull' takes true or false, not 'banana'"}
+    assert coerce_filter(customer, Filter("email", "isnull", "yes")).value is True
 
 
 def test_an_empty_currency_is_refused_and_only_an_omitted_one_takes_the_default(login, client):

@@ -159,11 +159,12 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _bool_arg(name: str) -> bool:
-    raw = request.args.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
+def _bool_arg(name: str, raw: str | None = None) -> bool:
+    """A boolean query parameter, as the document types it: `true` or `false` only."""
+    raw = request.args.get(name, "") if raw is None else raw
+    if raw.strip().lower() in ("", "false"):
         return False
-    if raw in ("1", "true", "yes"):
+    if raw.strip().lower() == "true":
         return True
     raise ApiError(422, f"{name} must be true or false", {name: "must be true or false"})
 
@@ -296,6 +297,9 @@ def list_records(app: str, entity: str):
     limit = _int_arg("limit", min(ent.page_size, MAX_LIMIT), 1, MAX_LIMIT)
     offset = _int_arg("offset", 0, 0, MAX_OFFSET)
     want_count = _bool_arg("count")
+    for key, value in args.items(multi=True):
+        if key.endswith("__isnull"):
+            _bool_arg(key, value)  # `banana`, `yes`: not what the document allows
     filters = [Filter.parse(k, v) for k, v in args.items(multi=True) if k not in LIST_PARAMS]
     search, sort = args.get("q") or None, args.get("sort") or None
     repo = repository()
