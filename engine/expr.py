@@ -38,6 +38,8 @@ MAX_RESULT_BITS = 4096  # of a whole number made by * or **: about 1,200 digits
 MAX_TEXT_LENGTH = simpleeval.MAX_STRING_LENGTH  # of a text or list made by + or *: 100,000
 MAX_FUNCTION_TEXT = 1_000_000  # characters of a text a function reads
 TIME_LIMIT_SECONDS = 0.25  # a backstop: the bounds above keep evaluations far below it
+# The limit is on this thread's CPU time, so a busy machine or another thread holding the
+# GIL never fails an honest expression; wall time is looked at first because it is cheap.
 
 # Every evaluation runs in this context, whatever the caller's: 28 digits as Python's default,
 # and exponents bounded so that turning a decimal into a whole number stays cheap.
@@ -272,6 +274,7 @@ class Expression:
         evaluator = _evaluator()
         evaluator.names = names
         evaluator.deadline = time.monotonic() + TIME_LIMIT_SECONDS
+        evaluator.cpu_deadline = time.thread_time() + TIME_LIMIT_SECONDS
         saved = decimal.getcontext()
         decimal.setcontext(evaluator.context)
         try:
@@ -467,6 +470,9 @@ def _mult(a: Any, b: Any) -> Any:
     if isinstance(a, list | tuple) or isinstance(b, list | tuple):
         # [[1] * 9999] * 9999 is small, but printing or comparing it is not.
         raise ExpressionError("a list cannot be repeated with *")
+    if isinstance(a, str) and isinstance(b, str):
+        # simpleeval's safe_mult would first repeat one text len(other) times to compare it.
+        raise ExpressionError("two texts cannot be multiplied")
     if isinstance(a, str) or isinstance(b, str):
         return simpleeval.safe_mult(a, b)  # refuses texts longer than MAX_TEXT_LENGTH
     result = a * b
@@ -513,7 +519,8 @@ def _remaining() -> float:
 
 
 class _Evaluator(simpleeval.SimpleEval):
-    deadline = 0.0  # time.monotonic() past which the evaluation stops; set by evaluate()
+    deadline = 0.0  # time.monotonic() past which the CPU time is looked at; set by evaluate()
+    cpu_deadline = 0.0  # time.thread_time() past which the evaluation stops
 
     def __init__(self) -> None:
         super().__init__(operators=_OPERATORS, functions=_CALLABLES)
@@ -526,7 +533,7 @@ class _Evaluator(simpleeval.SimpleEval):
     # are bound to record data only, so the per-node re-checks of simpleeval's generic
     # `_eval` and `_eval_call` are skipped: they cost more than the evaluation itself.
     def _eval(self, node: ast.AST) -> Any:
-        if time.monotonic() > self.deadline:
+        if time.monotonic() > self.deadline and time.thread_time() > self.cpu_deadline:
             raise ExpressionError(f"the expression took longer than {TIME_LIMIT_SECONDS} s")
         return self.nodes[type(node)](node)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import itertools
 import time
 import tracemalloc
 from decimal import Decimal
@@ -255,6 +256,27 @@ def test_the_deadline_is_checked_at_every_node(monkeypatch: pytest.MonkeyPatch) 
     with pytest.raises(ExpressionError, match="took longer than"):
         expr.evaluate({})
     monkeypatch.setattr(expr_module, "TIME_LIMIT_SECONDS", 0.25)
+    assert expr.evaluate({}) == 2
+
+
+def test_two_texts_are_not_multiplied() -> None:
+    # simpleeval's safe_mult repeated one text len(other) times before refusing: `s * s`
+    # with the test's 1,000-character s ran for seconds.
+    started = time.process_time()
+    with pytest.raises(ExpressionError, match="two texts cannot be multiplied"):
+        run("s * s")
+    assert time.process_time() - started < FAST
+    assert run("'ab' * 3") == "ababab"
+
+
+def test_the_time_limit_counts_processor_time_not_waiting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A busy machine (or a pause in another thread) makes wall time pass without this
+    # thread running: an honest expression must not fail for it.
+    expr = compile_expression("1 + 1")
+    ticks = itertools.count(start=0.0, step=10.0)  # ten seconds pass between any two looks
+    monkeypatch.setattr(expr_module.time, "monotonic", lambda: next(ticks))
     assert expr.evaluate({}) == 2
 
 
