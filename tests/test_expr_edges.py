@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from engine.expr import ExpressionError, _syntax_name, compile_expression
+from engine.expr import ExpressionError, _evaluator, _syntax_name, compile_expression
 
 D = Decimal
 
@@ -409,3 +409,13 @@ def test_a_parser_that_runs_out_of_stack_is_an_expression_error(
 def test_syntax_without_a_name_of_its_own_is_called_by_its_class() -> None:
     assert _syntax_name(ast.Yield()) == "Yield"
     assert _syntax_name(ast.Lambda()) == "lambda"
+
+
+def test_each_thread_reuses_one_evaluator() -> None:
+    """Building a simpleeval evaluator costs more than most evaluations: one per thread."""
+    assert _evaluator() is _evaluator()
+    there: list[object] = []
+    thread = threading.Thread(target=lambda: there.append(_evaluator()))
+    thread.start()
+    thread.join()
+    assert there[0] is not _evaluator()
