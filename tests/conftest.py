@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -91,6 +91,20 @@ def db(appset: AppSet, database_url: str) -> Iterator[Database]:
     database = make_db(appset, database_url)
     yield database
     database.dispose()
+
+
+@pytest.fixture
+def repository_for(database_url: str) -> Iterator[Callable[[AppSet], Repository]]:
+    """repository_for(appset): a system repository on a fresh, migrated database of those apps."""
+    made: list[Database] = []
+
+    def make(appset: AppSet) -> Repository:
+        made.append(make_db(appset, database_url))
+        return made[-1].repository(Principal.system("test"))
+
+    yield make
+    for database in made:
+        database.dispose()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ traits the classes declare."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -17,9 +17,8 @@ from engine.forms.listing import filter_controls
 from engine.forms.parse import parse_form
 from engine.forms.spec import form_spec, record_values
 from engine.openapi import build_openapi, filter_ops
-from engine.permissions import Principal
 from engine.recordio import import_records, key_field
-from engine.storage import Database, Filter, Repository
+from engine.storage import Filter, Repository
 
 APP = """
 app: bank
@@ -49,11 +48,8 @@ def bank(tmp_path: Path) -> AppSet:
 
 
 @pytest.fixture
-def repo(bank: AppSet, database_url: str) -> Iterator[Repository]:
-    db = Database(bank, database_url)
-    db.migrate()
-    yield db.repository(Principal.system("test"))
-    db.dispose()
+def repo(bank: AppSet, repository_for: Callable[[AppSet], Repository]) -> Repository:
+    return repository_for(bank)
 
 
 def test_the_types_are_registered_and_in_the_published_schema() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,8 +19,7 @@ from engine.appdef.model import Field
 from engine.errors import Location, ValidationError
 from engine.fieldtypes import FIELD_TYPES
 from engine.forms.parse import parse_form
-from engine.permissions import Principal
-from engine.storage import Database, Repository
+from engine.storage import Repository
 
 D = Decimal
 
@@ -223,11 +222,8 @@ def shop(tmp_path: Path) -> AppSet:
 
 
 @pytest.fixture
-def repo(shop: AppSet, database_url: str) -> Iterator[Repository]:
-    db = Database(shop, database_url)
-    db.migrate()
-    yield db.repository(Principal.system("test"))
-    db.dispose()
+def repo(shop: AppSet, repository_for: Callable[[AppSet], Repository]) -> Repository:
+    return repository_for(shop)
 
 
 def test_a_money_text_in_another_currency_is_refused(shop: AppSet, repo: Repository) -> None:
