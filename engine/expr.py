@@ -28,6 +28,7 @@ from typing import Any
 import simpleeval
 
 from engine import clock, patterns
+from engine.i18n import Message, _
 
 MAX_LENGTH = 2000  # characters of source
 MAX_NODES = 300
@@ -68,11 +69,19 @@ class ExpressionError(Exception):
 
     @property
     def message(self) -> str:
-        """The problem alone, without the place."""
-        return str(self.args[0])
+        """The problem alone, without the place (a `Message`, when it was made by `_`)."""
+        message = self.args[0]
+        return message if isinstance(message, str) else str(message)
+
+    @property
+    def located(self) -> str:
+        """The problem and the place, translatable as a whole (`Message`)."""
+        if not self.where:
+            return self.message
+        return _("%(problem)s (expression at %(where)s)", problem=self.message, where=self.where)
 
     def __str__(self) -> str:
-        return f"{self.message} (expression at {self.where})" if self.where else self.message
+        return str(self.located)
 
 
 # --- the function library -------------------------------------------------------------------
@@ -90,26 +99,36 @@ def _whole(value: Any, what: str) -> int:
         return value
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return int(value)
-    raise ExpressionError(f"{what} must be a whole number, got {value!r}")
+    raise ExpressionError(
+        _("%(what)s must be a whole number, got %(value)s", what=what, value=repr(value))
+    )
 
 
 def _text(value: Any, function: str) -> str:
     """A function's text argument: a number or date reads as its text, a list does not."""
     if isinstance(value, list | tuple | Mapping | set):
-        raise ExpressionError(f"{function}() needs text, not a list or a record")
+        raise ExpressionError(
+            _("%(function)s() needs text, not a list or a record", function=function)
+        )
     text = str(value)
     if len(text) > MAX_FUNCTION_TEXT:
-        raise ExpressionError(f"{function}() reads at most {MAX_FUNCTION_TEXT} characters")
+        raise ExpressionError(
+            _(
+                "%(function)s() reads at most %(n)s characters",
+                function=function,
+                n=MAX_FUNCTION_TEXT,
+            )
+        )
     return text
 
 
 def _days(n: Any) -> dt.timedelta:
     if n is None:
-        raise ExpressionError("days() needs a number, got nothing", blank=True)
+        raise ExpressionError(_("days() needs a number, got nothing"), blank=True)
     try:
         return dt.timedelta(days=int(n))
     except OverflowError:
-        raise ExpressionError(f"days({n}) is more days than a date can move") from None
+        raise ExpressionError(_("days(%(n)s) is more days than a date can move", n=n)) from None
 
 
 def _as_date(value: Any) -> dt.date:
@@ -117,7 +136,7 @@ def _as_date(value: Any) -> dt.date:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    raise ExpressionError(f"expected a date, got {value!r}")
+    raise ExpressionError(_("expected a date, got %(value)s", value=repr(value)))
 
 
 def _days_between(a: Any, b: Any) -> int | None:
@@ -167,7 +186,7 @@ def _round(value: Any, places: Any = 0) -> Any:
     # round(1, -30000000) would compute 10 ** 30000000 for a whole number: 40 s.
     places = _whole(places, "round()'s places")
     if abs(places) > MAX_MAGNITUDE:
-        raise ExpressionError(f"round() takes places from -{MAX_MAGNITUDE} to {MAX_MAGNITUDE}")
+        raise ExpressionError(_("round() takes places from -%(n)s to %(n)s", n=MAX_MAGNITUDE))
     if isinstance(value, Decimal):
         return value.quantize(Decimal(f"1e{-places}"))
     return round(value, places)
@@ -185,12 +204,14 @@ def _matches(text: Any, pattern: Any) -> bool:
     if text is None:
         return False
     if not isinstance(pattern, str):
-        raise ExpressionError(f"matches() needs a pattern as text, got {pattern!r}")
+        raise ExpressionError(
+            _("matches() needs a pattern as text, got %(pattern)s", pattern=repr(pattern))
+        )
     try:
         timeout = min(patterns.TIMEOUT_SECONDS, _remaining())
         return patterns.search(pattern, _text(text, "matches"), timeout=timeout)
     except patterns.PatternError as exc:
-        raise ExpressionError(str(exc)) from exc
+        raise ExpressionError(exc.args[0]) from exc
 
 
 def _coalesce(*values: Any) -> Any:
@@ -299,7 +320,7 @@ _FAILURES = (
 
 def _failure(exc: BaseException, where: str) -> ExpressionError:
     if isinstance(exc, RecursionError | MemoryError):
-        return ExpressionError("the expression needs too much memory or nesting", where=where)
+        return ExpressionError(_("the expression needs too much memory or nesting"), where=where)
     blank = isinstance(exc, TypeError | ValueError | LookupError | AttributeError) and (
         "NoneType" in str(exc)
     )
@@ -309,11 +330,11 @@ def _failure(exc: BaseException, where: str) -> ExpressionError:
 def _describe(exc: BaseException) -> str:
     # decimal's 0 / 0 raises InvalidOperation, naming DivisionUndefined in its text.
     if isinstance(exc, ZeroDivisionError) or "DivisionUndefined" in str(exc):
-        return "division by zero"
+        return _("division by zero")
     if isinstance(exc, TypeError) and "unsupported operand" in str(exc):
-        return f"values of incompatible types: {exc}"
+        return _("values of incompatible types: %(error)s", error=str(exc))
     if isinstance(exc, DecimalException):  # its text is only "[<class '...'>]"
-        return "the calculation has no valid result (a number too large, or undefined)"
+        return _("the calculation has no valid result (a number too large, or undefined)")
     return str(exc) or type(exc).__name__
 
 
@@ -324,59 +345,75 @@ def compile_expression(source: Any, where: str = "") -> Expression:
     expression raises when it runs; compile errors are located by the caller.
     """
     if isinstance(source, bool) or not isinstance(source, str | int | float):
-        raise ExpressionError("an expression must be text")
+        raise ExpressionError(_("an expression must be text"))
     text = str(source).strip()
     if not text:
-        raise ExpressionError("the expression is empty")
+        raise ExpressionError(_("the expression is empty"))
     if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"the expression is longer than {MAX_LENGTH} characters")
+        raise ExpressionError(_("the expression is longer than %(n)s characters", n=MAX_LENGTH))
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         # Python gives offset 0 when the text ends too early ("amount +").
-        where = f"column {exc.offset}" if exc.offset and exc.offset <= len(text) else "the end"
-        raise ExpressionError(f"syntax error at {where}: {exc.msg}") from exc
+        where = (
+            _("column %(n)s", n=exc.offset)
+            if exc.offset and exc.offset <= len(text)
+            else _("the end")
+        )
+        raise ExpressionError(
+            _("syntax error at %(where)s: %(problem)s", where=where, problem=exc.msg)
+        ) from exc
     except RecursionError as exc:
-        raise ExpressionError("the expression is nested too deeply") from exc
+        raise ExpressionError(_("the expression is nested too deeply")) from exc
     nodes = list(ast.walk(tree))
     if len(nodes) > MAX_NODES:
-        raise ExpressionError(f"the expression has more than {MAX_NODES} parts")
+        raise ExpressionError(_("the expression has more than %(n)s parts", n=MAX_NODES))
     if _depth(tree) > MAX_DEPTH:
-        raise ExpressionError("the expression is nested too deeply")
+        raise ExpressionError(_("the expression is nested too deeply"))
     names: set[str] = set()
     paths: set[tuple[str, ...]] = set()
     calls: set[str] = set()
     # Refused syntax first: `(lambda: 1)()` is about the lambda, not an unknown function.
     for node in nodes:
         if not isinstance(node, _ALLOWED_NODES):
-            raise ExpressionError(f"{_syntax_name(node)} is not allowed in an expression")
+            raise ExpressionError(
+                _("%(syntax)s is not allowed in an expression", syntax=_syntax_name(node))
+            )
         if isinstance(node, ast.Constant) and not isinstance(node.value, _LITERAL_TYPES):
-            raise ExpressionError(f"the literal {ast.unparse(node)} is not allowed")
+            raise ExpressionError(
+                _("the literal %(literal)s is not allowed", literal=ast.unparse(node))
+            )
     for node in nodes:
         if isinstance(node, ast.Call):
             if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
                 shown = ast.unparse(node.func)
-                raise ExpressionError(
-                    f"{shown}() is not a known function{_suggest_function(shown)}"
-                )
+                raise ExpressionError(_suggest_function(shown))
             function = FUNCTIONS[node.func.id]
             if not function.takes(len(node.args)):
                 count = len(node.args)
+                usage = {"function": node.func.id, "count": count, "usage": function.doc}
                 raise ExpressionError(
-                    f"{node.func.id}() does not take {count} argument{'s' * (count != 1)}:"
-                    f" {function.doc}"
+                    _("%(function)s() does not take %(count)s argument: %(usage)s", **usage)
+                    if count == 1
+                    else _("%(function)s() does not take %(count)s arguments: %(usage)s", **usage)
                 )
             calls.add(node.func.id)
         elif isinstance(node, ast.Attribute):
             if node.attr.startswith("_"):
-                raise ExpressionError(f"names starting with '_' are not allowed: {node.attr}")
+                raise ExpressionError(
+                    _("names starting with '_' are not allowed: %(name)s", name=node.attr)
+                )
         elif isinstance(node, ast.Name) and node.id.startswith("_"):
-            raise ExpressionError(f"names starting with '_' are not allowed: {node.id}")
+            raise ExpressionError(
+                _("names starting with '_' are not allowed: %(name)s", name=node.id)
+            )
     for node in nodes:
         if isinstance(node, ast.Attribute | ast.Name):
             chain = _chain(node)
             if chain is None:
-                raise ExpressionError(f"{ast.unparse(node)}: only field.field paths are allowed")
+                raise ExpressionError(
+                    _("%(path)s: only field.field paths are allowed", path=ast.unparse(node))
+                )
     _collect(tree.body, names, paths)
     for node in nodes:  # number literals are exact: 0.1 means Decimal("0.1")
         if isinstance(node, ast.Constant) and isinstance(node.value, float | complex):
@@ -392,9 +429,11 @@ def _decimal_literal(text: str, node: ast.Constant) -> Decimal:
     try:
         number = Decimal(written)
     except InvalidOperation:
-        raise ExpressionError(f"{written} is not a number this language knows") from None
+        raise ExpressionError(
+            _("%(number)s is not a number this language knows", number=written)
+        ) from None
     if not number.is_finite() or abs(number.adjusted()) > MAX_MAGNITUDE:
-        raise ExpressionError(f"the number {written} is out of range")
+        raise ExpressionError(_("the number %(number)s is out of range", number=written))
     return number
 
 
@@ -442,11 +481,18 @@ def _syntax_name(node: ast.AST) -> str:
     return names.get(type(node).__name__, type(node).__name__)
 
 
-def _suggest_function(name: str) -> str:
+def _suggest_function(name: str) -> Message:
+    """The error for a call of an unknown function, with the closest known one."""
     import difflib
 
     close = difflib.get_close_matches(name, FUNCTIONS)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    if close:
+        return _(
+            "%(name)s() is not a known function (did you mean '%(close)s'?)",
+            name=name,
+            close=close[0],
+        )
+    return _("%(name)s() is not a known function", name=name)
 
 
 # --- evaluation ------------------------------------------------------------------------------
@@ -454,39 +500,39 @@ def _suggest_function(name: str) -> str:
 
 def _safe_power(a: Any, b: Any) -> Any:
     if abs(b) > MAX_EXPONENT:
-        raise ExpressionError(f"exponent {b} is larger than {MAX_EXPONENT}")
+        raise ExpressionError(_("exponent %(b)s is larger than %(n)s", b=b, n=MAX_EXPONENT))
     if isinstance(a, int) and isinstance(b, int):
         # Whole numbers have no size limit: ((10 ** 100) ** 100) ** 100 would run for minutes.
         if a.bit_length() * abs(b) > MAX_RESULT_BITS:
-            raise ExpressionError("the result of ** would be too large")
+            raise ExpressionError(_("the result of ** would be too large"))
         if b < 0:  # 2 ** -1 would be the float 0.5
             a = Decimal(a)
     if a == 0 and b < 0:  # Decimal gives Infinity, which no field can hold
-        raise ExpressionError("division by zero")
+        raise ExpressionError(_("division by zero"))
     return operator.pow(a, b)
 
 
 def _mult(a: Any, b: Any) -> Any:
     if isinstance(a, list | tuple) or isinstance(b, list | tuple):
         # [[1] * 9999] * 9999 is small, but printing or comparing it is not.
-        raise ExpressionError("a list cannot be repeated with *")
+        raise ExpressionError(_("a list cannot be repeated with *"))
     if isinstance(a, str) and isinstance(b, str):
         # simpleeval's safe_mult would first repeat one text len(other) times to compare it.
-        raise ExpressionError("two texts cannot be multiplied")
+        raise ExpressionError(_("two texts cannot be multiplied"))
     if isinstance(a, str) or isinstance(b, str):
         return simpleeval.safe_mult(a, b)  # refuses texts longer than MAX_TEXT_LENGTH
     result = a * b
     if type(result) is int and result.bit_length() > MAX_RESULT_BITS:
-        raise ExpressionError("the result of * would be too large")
+        raise ExpressionError(_("the result of * would be too large"))
     return result
 
 
 def _mod(a: Any, b: Any) -> Any:
     if isinstance(a, str):
         # '%0999999999d' % 1 builds a gigabyte; expressions have no use for printf formatting.
-        raise ExpressionError("% is for numbers: text formatting is not allowed")
+        raise ExpressionError(_("%(op)s is for numbers: text formatting is not allowed", op="%"))
     if b == 0:  # Decimal % 0 raises a bare InvalidOperation with no useful text
-        raise ExpressionError("division by zero")
+        raise ExpressionError(_("division by zero"))
     return operator.mod(a, b)
 
 
@@ -534,7 +580,9 @@ class _Evaluator(simpleeval.SimpleEval):
     # `_eval` and `_eval_call` are skipped: they cost more than the evaluation itself.
     def _eval(self, node: ast.AST) -> Any:
         if time.monotonic() > self.deadline and time.thread_time() > self.cpu_deadline:
-            raise ExpressionError(f"the expression took longer than {TIME_LIMIT_SECONDS} s")
+            raise ExpressionError(
+                _("the expression took longer than %(n)s s", n=TIME_LIMIT_SECONDS)
+            )
         return self.nodes[type(node)](node)
 
     def _eval_call(self, node: ast.Call) -> Any:
@@ -546,7 +594,7 @@ class _Evaluator(simpleeval.SimpleEval):
         except KeyError:
             if node.id in _CONSTANTS:
                 return _CONSTANTS[node.id]
-            raise ExpressionError(f"unknown name {node.id!r}") from None
+            raise ExpressionError(_("unknown name %(name)s", name=repr(node.id))) from None
 
     def _eval_sequence(self, node: ast.List | ast.Tuple) -> list[Any]:
         return [self._eval(item) for item in node.elts]
@@ -561,5 +609,11 @@ class _Evaluator(simpleeval.SimpleEval):
         if isinstance(value, Mapping):
             if node.attr in value:
                 return value[node.attr]
-            raise ExpressionError(f"{ast.unparse(node.value)} has no field {node.attr!r}")
-        raise ExpressionError(f"{ast.unparse(node.value)} is not a record")
+            raise ExpressionError(
+                _(
+                    "%(record)s has no field %(field)s",
+                    record=ast.unparse(node.value),
+                    field=repr(node.attr),
+                )
+            )
+        raise ExpressionError(_("%(value)s is not a record", value=ast.unparse(node.value)))

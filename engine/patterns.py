@@ -15,6 +15,8 @@ from typing import Any
 
 import regex
 
+from engine.i18n import _
+
 MAX_PATTERN_LENGTH = 1000
 MAX_PATTERN_SIZE = 10_000  # atoms once counted repeats are expanded: compiles in milliseconds
 TIMEOUT_SECONDS = 0.1
@@ -48,19 +50,23 @@ def _run(method: Any, pattern: str, text: str, timeout: float) -> bool:
     try:
         return method(text, timeout=max(timeout, 0.001)) is not None
     except TimeoutError as exc:
-        raise PatternError(f"the pattern {pattern!r} took too long") from exc
+        raise PatternError(
+            _("the pattern %(pattern)s took too long", pattern=repr(pattern))
+        ) from exc
 
 
 @functools.lru_cache(maxsize=512)
 def _compile(pattern: str) -> regex.Pattern[str]:
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise PatternError(f"the pattern is longer than {MAX_PATTERN_LENGTH} characters")
+        raise PatternError(_("the pattern is longer than %(n)s characters", n=MAX_PATTERN_LENGTH))
     if size(pattern) > MAX_PATTERN_SIZE:
-        raise PatternError(f"the pattern {pattern!r} repeats too much")
+        raise PatternError(_("the pattern %(pattern)s repeats too much", pattern=repr(pattern)))
     try:
         return regex.compile(pattern)
     except (regex.error, RecursionError, OverflowError) as exc:
-        raise PatternError(f"bad pattern {pattern!r}: {exc}") from exc
+        raise PatternError(
+            _("bad pattern %(pattern)s: %(error)s", pattern=repr(pattern), error=str(exc))
+        ) from exc
 
 
 def size(pattern: str) -> int:

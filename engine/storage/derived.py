@@ -20,6 +20,7 @@ from engine.appdef import Entity, Field, Relation
 from engine.appdef.plan import EntityPlan, entity_plan
 from engine.errors import ValidationError
 from engine.expr import ExpressionError
+from engine.i18n import _, message_of
 from engine.storage import fastexpr
 from engine.storage.audit import BATCH, Change
 from engine.storage.records import CHUNK, Loader, RefView, RelationView, currency_of
@@ -66,7 +67,8 @@ class Derivation:
                 value = fastexpr.evaluate(field.expr, context)  # type: ignore[arg-type]
                 self.bind(row, context, field, computed_value(ent, field, value, row))
             except (ExpressionError, ValueError) as exc:
-                errors[field.name] = f"could not be computed: {exc}"
+                problem = exc.located if isinstance(exc, ExpressionError) else message_of(exc)
+                errors[field.name] = _("could not be computed: %(error)s", error=problem)
 
     def bind(self, row: dict[str, Any], context: dict[str, Any], field: Field, value: Any) -> None:
         """Set a value in the record and in the expression context built from it."""
@@ -91,7 +93,7 @@ def run_checks(ent: Entity, context: dict[str, Any], errors: dict[str, str]) -> 
         except ExpressionError as exc:
             if exc.blank:
                 continue  # a check comparing a blank value does not apply
-            errors[check.field or ""] = f"check failed to run: {exc}"
+            errors[check.field or ""] = _("check failed to run: %(error)s", error=exc.located)
             continue
         if failed:
             errors[check.field or ""] = check.message

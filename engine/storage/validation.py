@@ -119,7 +119,9 @@ class Validator:
             except ExpressionError as exc:
                 if exc.blank or any(self._dangling(ent, row, n) for n in field.default_expr.names):
                     continue  # inputs missing: the required and ref checks will say which
-                errors[field.name] = _("could not work out the default: %(error)s", error=str(exc))
+                errors[field.name] = _(
+                    "could not work out the default: %(error)s", error=exc.located
+                )
             except ValueError as exc:
                 errors[field.name] = _("default %(message)s", message=message_of(exc))
 
