@@ -129,6 +129,9 @@ def test_shipped_apps_load() -> None:
     assert invoice.fields["open_amount"].value_type.name == "money"
     assert invoice.default_sort == (("issue_date", True), ("id", True))
     assert [r.name for r in invoice.relations] == [
+        "instalment",
+        "credit_note",
+        "write_off",
         "allocation",
         "collection_task",
         "promise_to_pay",

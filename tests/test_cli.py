@@ -67,7 +67,7 @@ def add_customer_field(apps: Path, line: str) -> None:
 def test_check_passes_on_the_shipped_apps():
     result = run("--apps", APPS, "check")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK: 2 apps (receivables, collections), 8 entities, ")
+    assert result.stdout.startswith("OK: 2 apps (receivables, collections), 13 entities, ")
     assert result.stderr == ""
 
 
@@ -107,7 +107,7 @@ def test_check_reports_every_error_with_file_line_column_and_path(apps, monkeypa
         f"apps/receivables.yaml:{a[0]}:{a[1]}: entities.customer.fields.phone.type: "
         "'phnoe' is not a field type (did you mean 'phone'?)",
         f"apps/receivables.yaml:{c[0]}:{c[1]}: entities.invoice.fields.open_amount.expr: "
-        "in 'amount - payed_amount': 'payed_amount' is not a field of invoice "
+        "in 'amount - payed_amount - written_off_amount': 'payed_amount' is not a field of invoice "
         "(did you mean 'paid_amount'?)",
         "formwork check: 4 errors",
     ]

@@ -127,7 +127,7 @@ def test_load_fills_an_empty_database_once(db):
     repo = db.repository(Principal.system("tester"))
     states = {
         s: repo.count("receivables.invoice", [Filter("status", "eq", s)])
-        for s in ("paid", "partial", "open")
+        for s in ("paid", "partial", "open", "disputed")
     }
     assert all(states.values()) and sum(states.values()) == 400
     overdue = repo.count(

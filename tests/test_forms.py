@@ -50,11 +50,17 @@ def test_spec_follows_the_sections_then_puts_computed_fields_last(invoice):
         "due_date",
     ]
     calculated = spec.sections[-1].fields
-    assert [f.name for f in calculated] == ["paid_amount", "open_amount", "status"]
+    assert [f.name for f in calculated] == [
+        "paid_amount",
+        "written_off_amount",
+        "bad_debt_amount",
+        "open_amount",
+        "status",
+    ]
     assert all(f.readonly and f.computed and f.widget == "readonly" for f in calculated)
     assert [f.name for f in spec.inputs] == [
         "number", "customer", "issue_date", "due_date",
-        "currency", "amount", "description", "disputed",
+        "currency", "amount", "payment_terms", "description", "disputed",
     ]  # fmt: skip
 
 
@@ -308,7 +314,7 @@ def test_filter_controls_by_field_type(invoice, appset):
     # a computed choice lists its outcomes, so it filters like any choice
     assert (controls["status"].kind, controls["status"].options) == (
         "choice",
-        ("open", "partial", "paid"),
+        ("open", "partial", "overdue", "disputed", "paid", "written_off"),
     )
     customer = appset.entity("receivables.customer")
     status = next(c for c in filter_controls(customer) if c.field == "credit_status")

@@ -59,7 +59,8 @@ def test_field_schemas_follow_the_definitions(doc):
     assert invoice["description"]["type"] == ["string", "null"]
     assert invoice["customer"]["type"] == "integer"
     assert "receivables.customer" in invoice["customer"]["description"]
-    assert invoice["status"]["enum"] == ["open", "partial", "paid", None]  # listed outcomes
+    statuses = ["open", "partial", "overdue", "disputed", "paid", "written_off", None]
+    assert invoice["status"]["enum"] == statuses  # listed outcomes
     customer = schemas["receivables.customer"]["properties"]
     assert customer["credit_status"]["enum"] == ["ok", "watch", "hold", "prepay", None]
     assert customer["payment_terms_days"]["minimum"] == 0

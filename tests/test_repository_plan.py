@@ -18,6 +18,7 @@ def test_computed_fields_come_after_the_computed_fields_they_read(appset) -> Non
 def test_a_child_knows_the_parents_that_sum_over_it(appset) -> None:
     assert entity_plan(appset, "receivables.allocation").parents == (
         ("receivables.bank_line", "bank_line"),
+        ("receivables.credit_note", "credit_note"),
         ("receivables.invoice", "invoice"),
     )
     assert ("receivables.customer", "customer") in entity_plan(
@@ -27,5 +28,11 @@ def test_a_child_knows_the_parents_that_sum_over_it(appset) -> None:
 
 
 def test_relations_read_only_as_sums_are_summed_in_the_database(appset) -> None:
-    assert dict(entity_plan(appset, "receivables.invoice").summed) == {"allocation": ("amount",)}
-    assert dict(entity_plan(appset, "receivables.customer").summed) == {"invoice": ("open_amount",)}
+    assert dict(entity_plan(appset, "receivables.invoice").summed) == {
+        "allocation": ("amount",),
+        "write_off": ("amount", "bad_debt_amount"),
+    }
+    assert dict(entity_plan(appset, "receivables.customer").summed) == {
+        "invoice": ("open_amount",),
+        "credit_note": ("unallocated_amount",),
+    }

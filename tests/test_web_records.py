@@ -162,7 +162,7 @@ def test_records_whose_first_column_is_a_ref_get_their_own_link(login, client, r
     html = text_of(client.get(f"/receivables/invoice/{invoice['id']}"))
     related = html.split("<h2>Allocations</h2>", 1)[1].split("</section>", 1)[0]
     assert '<a href="/receivables/allocation/1">#1</a>' in related
-    assert "Paid amount" in html and "50.00" in html
+    assert "Paid or credited" in html and "50.00" in html
 
 
 def test_list_sorts_by_a_column_header(login, client, data):
