@@ -1,0 +1,504 @@
+"""How well and how fast `formwork reconcile` matches a bank statement, against the truth.
+
+Seeded synthetic receivables (reconcile_data: bank-style name noise, references in many
+spellings and with typos, partial, split and multi-invoice payments, bank fees, foreign
+currency, duplicates, lines that pay nothing, subscription customers billed the same
+amount every month) are written into a database (reconcile_seed; cached per size under
+bench/.data/reconcile/ for SQLite), then `formwork reconcile --json` runs as a child
+process, timed, with its peak RSS. The allocations it made and its best suggestion per
+line are scored against the truth over (bank line, invoice) pairs. Beside it, on the
+same data, the plain pandas script of reconcile_pandas.py (reference + exact amount).
+
+    .venv/bin/python bench/reconcile.py                 # 10k and 100k lines, SQLite
+    .venv/bin/python bench/reconcile.py --quick         # 2,000 lines: a smoke run
+    .venv/bin/python bench/reconcile.py --lines 100000 --open-invoices 160000 --invoices 1000000
+    .venv/bin/python bench/reconcile.py --database postgresql+psycopg://postgres@127.0.0.1/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import reconcile_data
+import reconcile_seed
+import sqlalchemy as sa
+from benchdata import APPS, apps, describe_machine
+from reconcile_score import Pair, Score, by_kind, pct, score
+
+from engine.storage import Database
+
+DATA = Path(__file__).resolve().parent / ".data" / "reconcile"
+PANDAS = Path(__file__).resolve().parent / "reconcile_pandas.py"
+DEFAULT_SIZES = ((10_000, 16_000, 100_000), (100_000, 160_000, 1_000_000))
+QUICK = (2_000, 3_200, 20_000)
+TARGET_PRECISION, TARGET_RECALL = 0.995, 0.97
+TARGET_SECONDS, TARGET_MB, TARGET_LINES = 20.0, 1024.0, 100_000
+
+
+@dataclass
+class Run:
+    tool: str
+    sizes: reconcile_data.Sizes
+    seconds: float
+    cpu: float
+    peak_mb: float
+    auto: Score
+    combined: Score | None  # auto + top suggestion (None: the tool suggests nothing)
+    kinds: dict[str, tuple[Score, Score | None]] = field(default_factory=dict)
+    output: dict[str, Any] = field(default_factory=dict)
+
+
+# -- running a child process -------------------------------------------------------------------
+
+
+def measure(command: list[str], stdout: Path) -> tuple[int, float, float, float, str]:
+    """Exit status, wall seconds, CPU seconds and peak RSS (MB) of `command` alone, and its
+    error output. os.wait4 gives the resource use of that one child."""
+    start = time.perf_counter()
+    with stdout.open("wb") as out, tempfile.TemporaryFile() as err:
+        child = subprocess.Popen(command, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        child.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        errors = err.read().decode(errors="replace")
+    return (
+        child.returncode,
+        seconds,
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,
+        errors,
+    )
+
+
+def formwork() -> list[str]:
+    return [str(Path(sys.executable).with_name("formwork")), "--apps", str(APPS)]
+
+
+def has_reconcile() -> bool:
+    """Whether this engine's CLI has `formwork reconcile` (the matching work may not be in)."""
+    probe = subprocess.run([*formwork(), "reconcile", "--help"], capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+# -- databases -------------------------------------------------------------------------------
+
+
+def cached_sqlite(sizes: reconcile_data.Sizes, seed: int, refill: bool) -> Path:
+    """The folder of a seeded SQLite file for these sizes, seeded now when missing or stale."""
+    folder = DATA / f"L{sizes.lines}_O{sizes.open_invoices}_I{sizes.invoices}_s{seed}"
+    meta = folder / "meta.json"
+    wanted = {"version": reconcile_data.VERSION, "sizes": sizes.__dict__, "seed": seed}
+    if not refill and meta.exists() and json.loads(meta.read_text()) == wanted:
+        db = Database(apps(), f"sqlite:///{folder / 'bench.db'}")
+        try:
+            stale = not db.plan_migration().empty
+        finally:
+            db.dispose()
+        if not stale:
+            print(f"  reusing {folder}")
+            return folder
+        print("  the app definitions changed the schema: seeding again")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    db = Database(apps(), f"sqlite:///{folder / 'bench.db'}")
+    try:
+        fill(db, sizes, seed, folder)
+    finally:
+        db.dispose()
+    meta.write_text(json.dumps(wanted))
+    return folder
+
+
+def fill(db: Database, sizes: reconcile_data.Sizes, seed: int, folder: Path) -> None:
+    started = time.perf_counter()
+    print(f"  seeding {db.dialect} (not timed)")
+    db.migrate()
+    data = reconcile_data.generate(sizes, seed)
+    reconcile_seed.seed(db, data, folder / "truth.json", say=print)
+    print(f"  seeded in {time.perf_counter() - started:.0f} s")
+
+
+@contextmanager
+def sqlite_copy(folder: Path) -> Iterator[str]:
+    """A scratch copy of the seeded file: the run changes it, the cache stays clean."""
+    scratch = Path(tempfile.mkdtemp(prefix="formwork-reconcile-"))
+    try:
+        shutil.copyfile(folder / "bench.db", scratch / "bench.db")
+        yield f"sqlite:///{scratch / 'bench.db'}"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@contextmanager
+def postgres_seeded(url: str, sizes: reconcile_data.Sizes, seed: int) -> Iterator[tuple[str, Path]]:
+    """A fresh schema in the given database, seeded, dropped afterwards."""
+    schema = f"formwork_reconcile_{os.getpid()}"
+    admin = sa.create_engine(url)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    scoped = sa.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    scoped_url = scoped.render_as_string(hide_password=False)
+    folder = Path(tempfile.mkdtemp(prefix="formwork-reconcile-pg-"))
+    db = Database(apps(), scoped_url)
+    try:
+        fill(db, sizes, seed, folder)
+        db.dispose()
+        yield scoped_url, folder
+    finally:
+        db.dispose()
+        shutil.rmtree(folder, ignore_errors=True)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+# -- what the run left -------------------------------------------------------------------------
+
+
+def allocations(db: Database) -> set[Pair]:
+    """Every allocation in the database (the seeded one has none): what the run applied."""
+    table = db.table("receivables.allocation")
+    with db.engine.connect() as conn:
+        return {(b, i) for b, i in conn.execute(sa.select(table.c.bank_line, table.c.invoice))}
+
+
+def top_suggestions(db: Database) -> set[Pair] | None:
+    """The pairs of each line's best suggestion; None when the engine keeps no suggestions.
+
+    Looks for an entity or engine table with refs to bank lines and invoices and a score
+    or rank: the rules work decides where suggestions live.
+    """
+    found = _suggestion_table(db)
+    if found is None:
+        return None
+    table, line_col, inv_col, order = found
+    best: dict[int, tuple[Any, set[int]]] = {}
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.select(table.c[line_col], table.c[inv_col], order))
+        for line, invoice, rank in rows:
+            if invoice is None:
+                continue
+            held = best.get(line)
+            if held is None or rank < held[0]:
+                best[line] = (rank, {invoice})
+            elif rank == held[0]:
+                held[1].add(invoice)
+    return {(line, inv) for line, (_, invoices) in best.items() for inv in invoices}
+
+
+def _suggestion_table(db: Database) -> tuple[sa.Table, str, str, Any] | None:
+    for table in db.metadata.tables.values():
+        if "suggest" not in table.name:
+            continue
+        cols = set(table.c.keys())
+        line_col = next((c for c in ("bank_line", "bank_line_id", "source_id") if c in cols), None)
+        inv_col = next((c for c in ("invoice", "invoice_id", "target_id") if c in cols), None)
+        if not (line_col and inv_col):
+            continue
+        if "rank" in cols:
+            return table, line_col, inv_col, table.c.rank
+        if "score" in cols:
+            return table, line_col, inv_col, -table.c.score
+        return table, line_col, inv_col, table.c.id
+    return None
+
+
+def over_allocated(db: Database) -> list[str]:
+    """Invariant check: no line or invoice gives or takes more than it has."""
+    alloc = db.table("receivables.allocation")
+    problems = []
+    for parent, col in (("receivables.bank_line", "bank_line"), ("receivables.invoice", "invoice")):
+        table = db.table(parent)
+        taken = (
+            sa.select(alloc.c[col].label("id"), sa.func.sum(alloc.c.amount).label("taken"))
+            .group_by(alloc.c[col])
+            .subquery()
+        )
+        over = (
+            sa.select(sa.func.count())
+            .select_from(taken.join(table, table.c.id == taken.c.id))
+            .where(taken.c.taken > sa.func.abs(table.c.amount))
+        )
+        with db.engine.connect() as conn:
+            count = conn.execute(over).scalar_one()
+        if count:
+            problems.append(f"{count} {parent.split('.')[1]}s over-allocated")
+    return problems
+
+
+# -- the two tools ---------------------------------------------------------------------------
+
+
+def run_formwork(url: str, sizes: reconcile_data.Sizes, truth_file: Path, out: Path) -> Run:
+    truth, kinds = reconcile_seed.read_truth(truth_file)
+    stdout = out / "reconcile.json"
+    rc, seconds, cpu, peak, errors = measure(
+        [*formwork(), "--database", url, "reconcile", "--json"], stdout
+    )
+    if rc != 0:
+        raise SystemExit(f"formwork reconcile failed ({rc}):\n{errors[-3000:]}")
+    output = _last_json(stdout.read_text(errors="replace"))
+    db = Database(apps(), url)
+    try:
+        auto = allocations(db)
+        top = top_suggestions(db)
+        problems = over_allocated(db)
+    finally:
+        db.dispose()
+    if problems:
+        print("  INVARIANT BROKEN: " + "; ".join(problems))
+    combined = auto | top if top is not None else None
+    run = Run(
+        "formwork reconcile",
+        sizes,
+        seconds,
+        cpu,
+        peak,
+        score(auto, truth),
+        score(combined, truth) if combined is not None else None,
+        output=output,
+    )
+    auto_kinds = by_kind(auto, truth, kinds)
+    both_kinds = by_kind(combined, truth, kinds) if combined is not None else {}
+    run.kinds = {k: (s, both_kinds.get(k)) for k, s in auto_kinds.items()}
+    return run
+
+
+def _last_json(text: str) -> dict[str, Any]:
+    for line in reversed(text.strip().splitlines()):
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, dict):
+            return value
+    try:
+        value = json.loads(text)
+        return value if isinstance(value, dict) else {}
+    except json.JSONDecodeError:
+        return {}
+
+
+def run_pandas(sizes: reconcile_data.Sizes, folder: Path, out: Path) -> Run:
+    truth, kinds = reconcile_seed.read_truth(folder / "truth.json")
+    pairs_csv = out / "pandas_pairs.csv"
+    command = [
+        sys.executable,
+        str(PANDAS),
+        str(folder / reconcile_seed.LINES_CSV),
+        str(folder / reconcile_seed.INVOICES_CSV),
+        str(pairs_csv),
+    ]
+    rc, seconds, cpu, peak, errors = measure(command, out / "pandas.out")
+    if rc != 0:
+        raise SystemExit(f"the pandas baseline failed ({rc}):\n{errors[-3000:]}")
+    found = {
+        (int(a), int(b))
+        for a, b in (row.split(",") for row in pairs_csv.read_text().splitlines()[1:] if row)
+    }
+    run = Run(
+        "pandas: reference + exact amount", sizes, seconds, cpu, peak, score(found, truth), None
+    )
+    run.kinds = {k: (s, None) for k, s in by_kind(found, truth, kinds).items()}
+    return run
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def table(runs: list[Run]) -> str:
+    lines = [
+        "| lines | open invoices | invoices | tool | seconds | CPU s | peak MB"
+        " | auto precision | auto recall | auto + top suggestion precision | recall |",
+        "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in runs:
+        s = r.sizes
+        both = (pct(r.combined.precision), pct(r.combined.recall)) if r.combined else ("-", "-")
+        lines.append(
+            f"| {s.lines:,} | {s.open_invoices:,} | {s.invoices:,} | {r.tool} | {r.seconds:.2f}"
+            f" | {r.cpu:.2f} | {r.peak_mb:.0f} | {pct(r.auto.precision)} | {pct(r.auto.recall)}"
+            f" | {both[0]} | {both[1]} |"
+        )
+    return "\n".join(lines)
+
+
+def kinds_table(runs: list[Run]) -> str:
+    """Recall per kind of line (and wrong pairs found), for the largest size of each tool."""
+    largest = {}
+    for r in runs:
+        largest[r.tool] = r
+    tools = list(largest.values())
+    head = " | ".join(f"{r.tool}: auto recall | + top suggestion" for r in tools)
+    lines = [f"| kind | true pairs | {head} |", "| --- | ---: |" + " ---: | ---: |" * len(tools)]
+    kinds = sorted({k for r in tools for k in r.kinds})
+    for kind in kinds:
+        true = max(r.kinds[kind][0].true for r in tools if kind in r.kinds)
+        cells = []
+        for r in tools:
+            auto, both = r.kinds.get(kind, (None, None))
+            if auto is None:
+                cells += ["-", "-"]
+                continue
+            cells.append(_cell(auto))
+            cells.append(_cell(both) if both else "-")
+        lines.append(f"| {kind} | {true:,} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(s: Score) -> str:
+    """Recall and, in brackets, the wrong pairs found; a kind that pays nothing has no recall."""
+    recall = pct(s.recall) if s.true else "-"
+    return f"{recall} ({s.found - s.right} wrong)"
+
+
+def verdicts(runs: list[Run]) -> list[str]:
+    out = []
+    mine = [r for r in runs if r.tool == "formwork reconcile"]
+    for r in mine:
+        at = f"{r.sizes.lines:,} lines"
+        out.append(
+            _verdict(
+                f"{at}: auto precision {pct(r.auto.precision)} >= 99.5 %",
+                r.auto.precision >= TARGET_PRECISION,
+            )
+        )
+        if r.combined:
+            ok = r.combined.recall >= TARGET_RECALL
+            out.append(
+                _verdict(
+                    f"{at}: recall (auto + top suggestion) {pct(r.combined.recall)} >= 97 %", ok
+                )
+            )
+        else:
+            out.append(
+                f"{at}: recall (auto + top suggestion): no suggestions in the database:"
+                " NOT MEASURED"
+            )
+        out.append(_verdict(f"{at}: peak memory {r.peak_mb:.0f} MB < 1 GB", r.peak_mb < TARGET_MB))
+        if r.sizes.lines >= TARGET_LINES:
+            out.append(
+                _verdict(
+                    f"{at}: {r.seconds:.1f} s < 20 s (CPU {r.cpu:.1f} s)",
+                    r.seconds < TARGET_SECONDS,
+                )
+            )
+    if len(mine) >= 2:
+        small, big = mine[0], mine[-1]
+        n1, n2 = small.sizes.lines, big.sizes.lines
+        ratio = big.seconds / small.seconds
+        cpu_ratio = big.cpu / small.cpu if small.cpu else float("nan")
+        nlogn = (n2 * math.log(n2)) / (n1 * math.log(n1))
+        out.append(
+            _verdict(
+                f"time {n1:,} -> {n2:,} lines: x{ratio:.1f} (CPU x{cpu_ratio:.1f});"
+                f" n log n would be x{nlogn:.1f}",
+                ratio <= nlogn * 1.1,
+            )
+        )
+    return out
+
+
+def _verdict(text: str, ok: bool) -> str:
+    return f"{text}: {'met' if ok else 'MISSED'}"
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def sizes_from(args: argparse.Namespace) -> list[reconcile_data.Sizes]:
+    if args.lines:
+        open_invoices = args.open_invoices or int(args.lines * 1.6)
+        return [reconcile_data.Sizes(args.lines, open_invoices, args.invoices or open_invoices * 6)]
+    chosen = [QUICK] if args.quick else DEFAULT_SIZES
+    return [reconcile_data.Sizes(*s) for s in chosen]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lines", type=int, help="bank lines to reconcile (one size only)")
+    parser.add_argument("--open-invoices", type=int, help="[default: 1.6 x lines]")
+    parser.add_argument("--invoices", type=int, help="invoices in all, history included [6 x open]")
+    parser.add_argument("--quick", action="store_true", help=f"one small size: {QUICK}")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database", help="run on this PostgreSQL URL instead (own schema)")
+    parser.add_argument("--refill", action="store_true", help="seed the cached SQLite files again")
+    parser.add_argument("--no-pandas", action="store_true")
+    args = parser.parse_args(argv)
+    print(describe_machine())
+    available = has_reconcile()
+    if not available:
+        print(
+            "\n`formwork reconcile` is not a command of this engine yet (the matching rules of"
+            " issue 6 have not landed): only the data, its truth and the pandas baseline run.\n"
+        )
+    runs: list[Run] = []
+    out = Path(__file__).resolve().parent / "out"
+    out.mkdir(exist_ok=True)
+    for sizes in sizes_from(args):
+        print(
+            f"\n{sizes.lines:,} lines, {sizes.open_invoices:,} open of {sizes.invoices:,} invoices"
+        )
+        if args.database:
+            with postgres_seeded(args.database, sizes, args.seed) as (url, folder):
+                runs += run_size(url, sizes, folder, out, available, not args.no_pandas)
+        else:
+            folder = cached_sqlite(sizes, args.seed, args.refill)
+            with sqlite_copy(folder) as url:
+                runs += run_size(url, sizes, folder, out, available, not args.no_pandas)
+    where = "PostgreSQL" if args.database else "SQLite"
+    print(f"\n{where}, seed {args.seed}\n")
+    print(table(runs))
+    print()
+    print(kinds_table(runs))
+    print()
+    print("\n".join(verdicts(runs)) or "(no formwork figures)")
+    print(f"\n{describe_machine()}")
+    return 0 if available else 2
+
+
+def run_size(
+    url: str,
+    sizes: reconcile_data.Sizes,
+    folder: Path,
+    out: Path,
+    available: bool,
+    pandas: bool,
+) -> list[Run]:
+    runs = []
+    if pandas:
+        runs.append(run_pandas(sizes, folder, out))
+        _say(runs[-1])
+    if available:
+        runs.append(run_formwork(url, sizes, folder / "truth.json", out))
+        _say(runs[-1])
+        if runs[-1].output:
+            print(f"  formwork says: {json.dumps(runs[-1].output)[:400]}")
+    return runs
+
+
+def _say(r: Run) -> None:
+    both = f", auto + top suggestion recall {pct(r.combined.recall)}" if r.combined else ""
+    print(
+        f"  {r.tool}: {r.seconds:.2f} s ({r.cpu:.2f} s CPU, {r.peak_mb:.0f} MB);"
+        f" auto precision {pct(r.auto.precision)}, recall {pct(r.auto.recall)}{both}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
