@@ -171,10 +171,11 @@ def postgres_seeded(url: str, sizes: reconcile_data.Sizes, seed: int) -> Iterato
 
 
 def allocations(db: Database) -> set[Pair]:
-    """Every allocation in the database (the seeded one has none): what the run applied."""
+    """Every allocation from a bank line (the seeded database has none): what the run applied."""
     table = db.table("receivables.allocation")
+    stmt = sa.select(table.c.bank_line, table.c.invoice).where(table.c.bank_line.is_not(None))
     with db.engine.connect() as conn:
-        return {(b, i) for b, i in conn.execute(sa.select(table.c.bank_line, table.c.invoice))}
+        return {(b, i) for b, i in conn.execute(stmt)}
 
 
 def top_suggestions(db: Database) -> set[Pair] | None:
@@ -226,6 +227,7 @@ def over_allocated(db: Database) -> list[str]:
         table = db.table(parent)
         taken = (
             sa.select(alloc.c[col].label("id"), sa.func.sum(alloc.c.amount).label("taken"))
+            .where(alloc.c[col].is_not(None))
             .group_by(alloc.c[col])
             .subquery()
         )
