@@ -18,6 +18,7 @@ same data, the plain pandas script of reconcile_pandas.py (reference + exact amo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -178,45 +179,39 @@ def allocations(db: Database) -> set[Pair]:
         return {(b, i) for b, i in conn.execute(stmt)}
 
 
-def top_suggestions(db: Database) -> set[Pair] | None:
-    """The pairs of each line's best suggestion; None when the engine keeps no suggestions.
+SUGGESTION = "receivables.match_suggestion"
 
-    Looks for an entity or engine table with refs to bank lines and invoices and a score
-    or rank: the rules work decides where suggestions live.
+
+def top_suggestions(db: Database) -> set[Pair] | None:
+    """The pairs of each line's best suggestion; None when the definitions keep none.
+
+    A suggestion names its best candidate invoice and, in `proposal` (JSON), the
+    alternatives best first, each the invoices it would allocate: the first alternative's
+    invoices are the top suggestion (several for a multi-invoice payment). Of several
+    suggestions for one line, the one with the highest score counts.
     """
-    found = _suggestion_table(db)
-    if found is None:
+    if SUGGESTION not in db.tables:
         return None
-    table, line_col, inv_col, order = found
+    t = db.table(SUGGESTION)
+    stmt = sa.select(t.c.bank_line, t.c.invoice, t.c.proposal, t.c.score).where(
+        t.c.kind == "match", t.c.bank_line.is_not(None)
+    )
     best: dict[int, tuple[Any, set[int]]] = {}
     with db.engine.connect() as conn:
-        rows = conn.execute(sa.select(table.c[line_col], table.c[inv_col], order))
-        for line, invoice, rank in rows:
-            if invoice is None:
-                continue
+        for line, invoice, proposal, rank in conn.execute(stmt):
+            invoices = _first_alternative(proposal) or ({invoice} if invoice else set())
             held = best.get(line)
-            if held is None or rank < held[0]:
-                best[line] = (rank, {invoice})
-            elif rank == held[0]:
-                held[1].add(invoice)
+            if invoices and (held is None or (rank or 0) > (held[0] or 0)):
+                best[line] = (rank, invoices)
     return {(line, inv) for line, (_, invoices) in best.items() for inv in invoices}
 
 
-def _suggestion_table(db: Database) -> tuple[sa.Table, str, str, Any] | None:
-    for table in db.metadata.tables.values():
-        if "suggest" not in table.name:
-            continue
-        cols = set(table.c.keys())
-        line_col = next((c for c in ("bank_line", "bank_line_id", "source_id") if c in cols), None)
-        inv_col = next((c for c in ("invoice", "invoice_id", "target_id") if c in cols), None)
-        if not (line_col and inv_col):
-            continue
-        if "rank" in cols:
-            return table, line_col, inv_col, table.c.rank
-        if "score" in cols:
-            return table, line_col, inv_col, -table.c.score
-        return table, line_col, inv_col, table.c.id
-    return None
+def _first_alternative(proposal: str | None) -> set[int]:
+    try:
+        alternatives = json.loads(proposal or "[]")
+        return {int(share["invoice"]) for share in alternatives[0]}
+    except (ValueError, TypeError, KeyError, IndexError):
+        return set()
 
 
 def over_allocated(db: Database) -> list[str]:
@@ -471,6 +466,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("\n".join(verdicts(runs)) or "(no formwork figures)")
     print(f"\n{describe_machine()}")
+    saved = out / ("reconcile-postgresql.json" if args.database else "reconcile.json")
+    saved.write_text(json.dumps([dataclasses.asdict(r) for r in runs], indent=1, default=str))
+    print(f"figures saved to {saved}")
     return 0 if available else 2
 
 

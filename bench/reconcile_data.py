@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import reconcile_names as names
 import reconcile_refs as refs
 
-VERSION = 1  # bump when the generated data changes: cached databases are seeded again
+VERSION = 2  # bump when the generated data changes: cached databases are seeded again
 FIRST_ISSUE = dt.date(2023, 1, 1)
 ISSUE_DAYS = 900
 TODAY = FIRST_ISSUE + dt.timedelta(days=ISSUE_DAYS)  # the statement is this month's
@@ -83,6 +83,7 @@ class Customer:
     name: str
     currency: str
     iban: str
+    iban_known: bool  # whether the customer record holds it (else only its bank lines do)
     terms: int
     subscription_fee: Decimal | None
     spelling: str  # how this customer's own bank usually prints the name
@@ -184,6 +185,7 @@ def make_customers(n: int, rng: random.Random) -> list[Customer]:
                 name=name,
                 currency=_currency(name, rng),
                 iban="" if foreign_bank else iban_de(rng),
+                iban_known=rng.random() < 0.6,
                 terms=rng.choice((14, 30, 30, 30, 45, 60)),
                 subscription_fee=fee,
                 spelling=spelling,

@@ -70,7 +70,7 @@ def seed(db: Database, data: Dataset, truth_path: Path, say: Any = print) -> dic
             "currency": c.currency,
             "payment_terms_days": c.terms,
         }
-        if iban_field and c.iban:
+        if iban_field and c.iban and c.iban_known:
             values[iban_field] = [c.iban] if iban_field.endswith("s") else c.iban
         customers.append(_known(cust_ent, values))
     customer_ids = repo.bulk_create(CUSTOMER, customers)
