@@ -25,7 +25,7 @@ from reconcile_score import by_kind, score  # noqa: E402
 from engine.appdef import AppSet  # noqa: E402
 from engine.storage import Database  # noqa: E402
 
-TINY = data.Sizes(lines=400, open_invoices=500, invoices=2_000, customers=40)
+TINY = data.Sizes(lines=600, open_invoices=800, invoices=3_000, customers=60)
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_same_seed_same_data(tiny: data.Dataset) -> None:
 def test_sizes_and_every_kind_present(tiny: data.Dataset) -> None:
     assert len(tiny.lines) == TINY.lines
     assert len(tiny.open_numbers) == TINY.open_invoices
-    assert len(tiny.customers) == 40
+    assert len(tiny.customers) == 60
     assert set(Counter(line.kind for line in tiny.lines)) == set(data.KINDS)
 
 
@@ -291,9 +291,9 @@ def test_seeded_rows_match_the_truth(
             lines = {r.id: r for r in conn.execute(sa.select(line_t))}
     finally:
         db.dispose()
-    assert counts == {"customers": 40, "history": 1_500, "open": 500}
+    assert counts == {"customers": 60, "history": 2_200, "open": 800}
     assert len(invoices) == TINY.invoices and len(lines) == TINY.lines
-    assert Counter(r.status for r in invoices.values()) == {"paid": 1_500, "open": 500}
+    assert Counter(r.status for r in invoices.values()) == {"paid": 2_200, "open": 800}
     assert len(truth) == len(tiny.truth())
     by_line: dict[int, list[int]] = {}
     for line_id, invoice_id in truth:
