@@ -672,3 +672,8 @@ def records_import(
                 progress=progress,
             )
     click.echo(f"imported {_plural(count, 'record')} into {qualname}")
+
+
+from engine.imports.cli import import_command  # noqa: E402 - it uses the helpers above
+
+cli.add_command(import_command)

@@ -19,12 +19,17 @@ def is_currency(code: str) -> bool:
     return code in currency_codes()
 
 
+# ISO 4217 minor units where CLDR's (Babel's) display digits drop them: banks book HUF
+# with fillér (a Raiffeisen statement's fee of HUF 3892.77), so amounts keep 2 places.
+ISO_MINOR_UNITS = {"HUF": 2}
+
+
 @cache
 def places(currency: str | None) -> int:
     """Decimal places of a currency: JPY 0, EUR 2, KWD 3; 2 when unknown."""
     if not currency or currency not in currency_codes():
         return 2
-    return get_currency_precision(currency)
+    return ISO_MINOR_UNITS.get(currency, get_currency_precision(currency))
 
 
 @cache

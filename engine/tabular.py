@@ -93,6 +93,10 @@ class Table:
     sheet: str | None = None  # the sheet of an XLSX file
     header: list[str] = field(default_factory=list)
     header_line: int = 1
+    skip: int = 0  # lines (sheet rows) before the header, kept in `preamble` as cells
+    has_header: bool = True  # False: the first row is data; columns are named "1", "2"...
+    delimiter: str | None = None  # of a CSV file: given, else sniffed from the header line
+    preamble: list[tuple[int, list[str]]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     size: int = 0  # bytes of a CSV file, rows of a sheet (0 when unknown)
     position: int = 0
@@ -140,9 +144,17 @@ class Table:
                 yield line, dict(zip(header, cells, strict=False))
 
     def _start(self, rows: Iterator[tuple[int, list[Any]]]) -> None:
-        """Take the first row that is not blank as the header."""
+        """Take the first row that is not blank as the header (or as data, without one)."""
         for line, cells in rows:
+            if self.skip and line <= self.skip:
+                self.preamble.append((line, cells))
+                continue
             if any(c.strip() for c in cells):
+                if not self.has_header:
+                    self.header = [str(i) for i in range(1, len(cells) + 1)]
+                    self.header_line = line
+                    self._rows = itertools.chain([(line, cells)], rows)
+                    return
                 self.header, self.header_line = [c.strip() for c in cells], line
                 self._rows = rows
                 return
@@ -162,21 +174,29 @@ def open_table(
     kind: str | None = None,
     encoding: str | None = None,
     sheet: str | None = None,
+    *,
+    skip: int = 0,
+    header: bool = True,
+    delimiter: str | None = None,
 ) -> Table:
     """Open a CSV (`encoding` given or detected) or XLSX (`sheet`, else the first) file.
 
+    `skip` lines (sheet rows) come before the header: a bank's title and account lines,
+    kept as `preamble`. Without a `header` the columns are named by position ("1"...).
     Raises LookupError for an unknown encoding name; every fault of the file itself is
     in `problems`. Use as a context manager, or call close().
     """
     path = Path(path)
     kind = kind or kind_of(path) or "csv"
     if kind == "xlsx":
-        return _open_xlsx(path, sheet)
+        table = Table(path, "xlsx", skip=skip, has_header=header)
+        return _open_xlsx(table, sheet)
     if kind != "csv":
         raise ValueError(f"unknown table format {kind!r} (use {' or '.join(FORMATS)})")
     if encoding is not None:
         codecs.lookup(encoding)  # LookupError for a name that is no encoding
-    table = Table(path, "csv", encoding or detect_encoding(path), detected=encoding is None)
+    table = Table(path, "csv", encoding or detect_encoding(path), detected=encoding is None,
+                  skip=skip, has_header=header, delimiter=delimiter)  # fmt: skip
     raw = open(path, "rb")  # noqa: SIM115 - closed by Table.close
     table._closers.append(raw.close)
     table.size = path.stat().st_size
@@ -222,17 +242,20 @@ def _decoded_lines(table: Table, raw: IO[bytes]) -> Iterator[str]:
 def _csv_rows(table: Table, raw: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
     """(line where the row starts, cells) for every row of a CSV file, comma, semicolon or tab."""
     lines = _decoded_lines(table, raw)
+    skipped = list(itertools.islice(lines, table.skip))
     leading: list[str] = []  # blank lines before the header, given back to the reader
     for text in lines:
         leading.append(text)
         if text.strip():
             break
     counts = [leading[-1].count(d) for d in DELIMITERS] if leading else [0]
-    delimiter = DELIMITERS[counts.index(max(counts))] if max(counts) else ","
+    delimiter = table.delimiter or (DELIMITERS[counts.index(max(counts))] if max(counts) else ",")
+    for number, text in enumerate(skipped, start=1):
+        yield number, next(csv.reader([text], delimiter=delimiter), [])
     reader = csv.reader(itertools.chain(leading, lines), delimiter=delimiter, strict=True)
     try:
         while True:
-            line = reader.line_num + 1
+            line = reader.line_num + 1 + len(skipped)
             try:
                 cells = next(reader)
             except StopIteration:
@@ -241,16 +264,16 @@ def _csv_rows(table: Table, raw: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
                 yield line, cells
     except csv.Error as exc:
         message = _("is not valid CSV: %(error)s", error=str(exc))
-        table.problems.append(Problem(reader.line_num, message))
+        table.problems.append(Problem(reader.line_num + len(skipped), message))
 
 
-def _open_xlsx(path: Path, sheet: str | None) -> Table:
+def _open_xlsx(table: Table, sheet: str | None) -> Table:
     import zipfile
 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    table = Table(path, "xlsx")
+    path = table.path
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError) as exc:

@@ -27,12 +27,6 @@ SCHEMA_FILE = HERE.parent / "engine" / "appdef" / "formwork-app.schema.json"
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
 RECEIVABLES_SECTIONS = r"""
-imports:
-  bank_csv:
-    entity: bank_line
-    format: csv
-    columns: {date: Booking date, amount: Amount, memo: Purpose}
-    key: [date, amount, reference]
 matching:
   source: bank_line
   target: invoice
@@ -159,13 +153,9 @@ def test_sections_build_typed_frozen_definitions(apps_copy: Path) -> None:
     aging = receivables.reports["aging"]
     assert isinstance(aging, Report) and aging.group_by == ("customer",)
     assert aging.buckets is not None and [int(e) for e in aging.buckets.edges] == [0, 30, 60, 90]
-    profile = receivables.imports["bank_csv"]
-    assert profile.entity == "receivables.bank_line" and profile.key == (
-        "date",
-        "amount",
-        "reference",
-    )
-    assert profile.columns["memo"] == "Purpose"
+    profile = receivables.imports["bank_csv"]  # shipped in apps/receivables.yaml
+    assert profile.entity == "receivables.bank_line" and profile.format == "csv"
+    assert profile.columns["memo"] == ("Memo",) and profile.amount == "Amount"
     reminder = collections.automations["reminder_3_days_before_due"]
     assert isinstance(reminder, Automation) and reminder.trigger.entity == "receivables.invoice"
     assert str(reminder.trigger.daily_at) == "08:00:00"
