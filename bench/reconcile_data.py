@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 import reconcile_names as names
 import reconcile_refs as refs
 
-VERSION = 2  # bump when the generated data changes: cached databases are seeded again
+VERSION = 3  # bump when the generated data changes: cached databases are seeded again
 FIRST_ISSUE = dt.date(2023, 1, 1)
 ISSUE_DAYS = 900
 TODAY = FIRST_ISSUE + dt.timedelta(days=ISSUE_DAYS)  # the statement is this month's
@@ -108,11 +108,12 @@ class Line:
     counterparty: str
     counterparty_iban: str
     memo: str
-    reference: str
+    reference: str  # the bank's reference field: a structured RF reference, or empty
     pays: tuple[int, ...]  # invoice numbers this line really pays (the truth)
     written: tuple[str, ...] = ()  # the reference spellings used (typos marked "~")
     noise: tuple[str, ...] = ()  # the name noise steps applied to the counterparty
     repeats: int | None = None  # a duplicate: the invoice it pays a second time
+    end_to_end: str = "NOTPROVIDED"  # the payer's end-to-end id
 
 
 @dataclass
@@ -319,15 +320,16 @@ class StatementMaker:
     def spelling(self) -> str:
         return self.rng.choices(refs.SPELLINGS, refs.SPELLING_WEIGHTS)[0]
 
-    def memo(self, written: list[str], customer: int, day: dt.date) -> tuple[str, str]:
-        """Memo and reference field: RF references often travel in the reference field."""
-        reference = self.rng.choice(("NOTPROVIDED", f"E2E{self.rng.randrange(10**11):011d}"))
+    def memo(self, written: list[str], customer: int, day: dt.date) -> tuple[str, str, str]:
+        """Memo, reference and end-to-end id: an RF reference often travels in the reference
+        field (camt.053's structured creditor reference), the rest in the memo."""
+        e2e = self.rng.choice(("NOTPROVIDED", f"E2E{self.rng.randrange(10**11):011d}"))
         if len(written) == 1 and written[0].startswith("RF") and self.rng.random() < 0.5:
             memo = self.rng.choice(refs.NO_REF_MEMOS).format(**self.fill(customer, day))
-            return memo, written[0]
+            return memo, written[0], e2e
         joined = " ".join(written) if self.rng.random() < 0.6 else ", ".join(written)
         template = self.rng.choice(refs.MEMOS) if written else self.rng.choice(refs.NO_REF_MEMOS)
-        return template.format(refs=joined, **self.fill(customer, day)), reference
+        return template.format(refs=joined, **self.fill(customer, day)), "", e2e
 
     def fill(self, customer: int, day: dt.date) -> dict[str, str]:
         return {
@@ -363,7 +365,7 @@ class StatementMaker:
                 else:
                     written.append(refs.spell(inv.number, self.data.width, style))
                     shown.append(style)
-        memo, reference = self.memo(written, customer, day)
+        memo, reference, e2e = self.memo(written, customer, day)
         name, iban, noise = payer or self.payer(customer)
         return Line(
             kind=kind,
@@ -374,6 +376,7 @@ class StatementMaker:
             counterparty_iban=iban,
             memo=memo,
             reference=reference,
+            end_to_end=e2e,
             pays=tuple(inv.number for inv in invoices),
             written=tuple(shown),
             noise=noise,
@@ -511,7 +514,7 @@ class StatementMaker:
                 counterparty=payer,
                 counterparty_iban=iban_de(self.rng) if self.rng.random() < 0.7 else "",
                 memo=memo,
-                reference="NOTPROVIDED",
+                reference="",
                 pays=(),
             )
         ]
