@@ -29,6 +29,9 @@ class EntityPlan:
     # relation name -> child fields, for relations that the entity's computed fields and
     # checks read only as sum(rel.field)
     summed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # names (fields, relations) that the computed fields and checks read: what a refresh
+    # of the entity's records loads, besides the computed fields themselves
+    reads: frozenset[str] = frozenset()
 
 
 _PLANS: dict[int, Mapping[str, EntityPlan]] = {}
@@ -68,9 +71,18 @@ def _build(appset: AppSet) -> dict[str, EntityPlan]:
         }
         order = tuple(ent.fields[name] for name in TopologicalSorter(local).static_order())
         plans[ent.qualname] = EntityPlan(
-            order, tuple(sorted(parents.get(ent.qualname, ()))), summed_relations(ent)
+            order,
+            tuple(sorted(parents.get(ent.qualname, ()))),
+            summed_relations(ent),
+            expression_reads(ent),
         )
     return plans
+
+
+def expression_reads(ent: Entity) -> frozenset[str]:
+    """The names the entity's computed fields and checks read."""
+    exprs = [f.expr for f in ent.computed_fields if f.expr] + [c.when for c in ent.checks]
+    return frozenset(name for expr in exprs for name in expr.names)
 
 
 def summed_relations(ent: Entity) -> tuple[tuple[str, tuple[str, ...]], ...]:

@@ -6,8 +6,8 @@ rules hold in one place. Writes run in a transaction (the caller's, inside
 batched statements and the same validation, audit and events.
 
 This module holds the writes themselves; each part of a write has a module of its own:
-validation (validation.py), computed values and the refresh of parents that sum over
-the records written (derived.py), the audit trail and record events (audit.py), and what
+validation (validation.py), computed values (derived.py), the refresh of parents that sum over
+the records written (refresh.py), the audit trail and record events (audit.py), and what
 a write of each entity involves, worked out once from the definitions (appdef/plan.py).
 """
 
@@ -27,9 +27,10 @@ from engine.permissions import Principal, in_scope
 from engine.storage import fastexpr
 from engine.storage.audit import BATCH, Change, audit, emit
 from engine.storage.conflicts import as_conflict
-from engine.storage.derived import Derivation, ParentRefresh
+from engine.storage.derived import Derivation
 from engine.storage.reader import Reader, refused_values
 from engine.storage.records import CHUNK, Loader, normalise
+from engine.storage.refresh import ParentRefresh
 from engine.storage.validation import SYSTEM, Validator
 
 if TYPE_CHECKING:
