@@ -171,7 +171,7 @@ def test_customers_and_invoices_come_back_exactly(repo: Repository, data: st.Dat
             "due_date": inv.get("due_date")
             or inv["issue_date"] + dt.timedelta(days=values["payment_terms_days"]),
             "open_amount": inv["amount"],
-            "status": "paid" if inv["amount"] <= 0 else "open",
+            "status": "paid" if inv["amount"] <= 0 else "disputed" if inv["disputed"] else "open",
         }
         assert_same(created_inv, expected)
         for stored in read_back(repo, INVOICE, created_inv):

@@ -228,7 +228,7 @@ class ParentRefresh:
         currencies = [currency_field(ent, c.name) if c.money else None for c in plan.computed]
         sources = sorted({c for c in currencies if c})
         names = [c.name for c in plan.computed]
-        blank = sa.or_(*(table.c[n].is_(None) for n in plan.columns), sa.false())
+        blank = plan.python
         failed = sa.false() if plan.check is None else plan.check
         selected = [
             table.c.id,

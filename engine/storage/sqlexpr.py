@@ -37,9 +37,19 @@ class Untranslatable(Exception):
 
 @dataclass(frozen=True)
 class Sql:
+    """A translated expression: its value, and where the evaluator would fail instead.
+
+    `fails` is true on the rows where the evaluator raises (arithmetic or an ordering
+    comparison on a blank): there SQL's value means nothing and the row goes to Python.
+    It may say so on more rows than the evaluator fails on (both branches of a choice
+    count), never on fewer; None: never.
+    """
+
     expr: sa.ColumnElement[Any]
-    kind: str  # num | text | date | bool
+    kind: str  # num | text | date | bool | none | ref:<entity> (an id)
     scale: int = 0  # num: the places; on SQLite the value is a whole number of 10**-scale
+    fails: sa.ColumnElement[Any] | None = None
+    nullable: bool = False  # may be blank where it does not fail (a column, a choice of them)
 
 
 @dataclass(frozen=True)
@@ -51,47 +61,58 @@ class Computed:
 
 @dataclass(frozen=True)
 class SetPlan:
-    """How a parent entity is refreshed in SQL: new values, their blanks, failed checks."""
+    """How a parent entity is refreshed in SQL: new values, where Python must, failed checks."""
 
     computed: tuple[Computed, ...]
-    columns: tuple[str, ...]  # plain columns the expressions read (a blank one: Python)
+    python: sa.ColumnElement[Any]  # true where the evaluator could fail (a blank input)
     check: sa.ColumnElement[Any] | None  # true where a check fails on the new values
-    source: sa.FromClause  # the table, joined to the sums over its children
+    source: sa.FromClause  # the table, joined to the sums over its children and its refs
     ids: sa.BindParameter[Any]  # the parents of one statement (expanding: a list of ids)
 
 
-_COMPARE: dict[type[ast.cmpop], str] = {
+_ORDER: dict[type[ast.cmpop], str] = {
     ast.Lt: "__lt__",
     ast.LtE: "__le__",
     ast.Gt: "__gt__",
     ast.GtE: "__ge__",
-    ast.Eq: "__eq__",
-    ast.NotEq: "__ne__",
 }
+
+
+def _either(*fails: sa.ColumnElement[Any] | None) -> sa.ColumnElement[Any] | None:
+    present: dict[str, sa.ColumnElement[Any]] = {}
+    for f in fails:
+        if f is not None:
+            for term in f.clauses if isinstance(f, sa.BooleanClauseList) else [f]:
+                present.setdefault(str(term), term)  # each condition once
+    return sa.or_(*present.values()) if present else None
+
+
+def _blank(*values: Sql) -> list[sa.ColumnElement[Any]]:
+    """Where the values may be blank: an error for arithmetic and ordering."""
+    return [v.expr.is_(None) for v in values if v.nullable]
 
 
 class _Translator:
     def __init__(self, db: Database, ent: Entity):
+        from engine.appdef.plan import entity_plan
+
         self.db, self.ent = db, ent
         self.table = db.table(ent.qualname)
         self.sqlite = db.dialect == "sqlite"
         self.new: dict[str, Sql] = {}  # computed fields translated so far: their new values
-        self.columns: set[str] = set()
         self.ids: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
         # The sums over each relation, one grouped subquery over the parents' children
         # joined to the parents: the database adds each up once, however often it is read.
         self.sums: dict[str, sa.Subquery] = {}
+        self.refs: dict[str, sa.FromClause] = {}  # ref field -> its target, joined
         self.source: sa.FromClause = self.table
-        from engine.appdef.plan import entity_plan
-
         for name, fields in entity_plan(db.appset, ent.qualname).summed:
             relation = next(r for r in ent.relations if r.name == name)
             child = db.table(relation.child)
             key = child.c[relation.field]
+            totals = (sa.func.sum(child.c[f]).label(f) for f in fields)
             sub = (
-                sa.select(
-                    key.label("parent_id"), *(sa.func.sum(child.c[f]).label(f) for f in fields)
-                )
+                sa.select(key.label("parent_id"), *totals)
                 .where(key.in_(self.ids))
                 .group_by(key)
                 .subquery(f"sums_{name}")
@@ -105,17 +126,22 @@ class _Translator:
             raise Untranslatable(type(node).__name__)
         return handler(node)
 
-    def _column(self, table: sa.Table, name: str) -> Sql:
+    def _column(self, table: sa.FromClause, ent: Entity, name: str) -> Sql:
         column = table.c[name]
+        field = ent.fields.get(name)
         type_ = column.type
+        if field is not None and field.ref:
+            return Sql(column, f"ref:{field.ref}", nullable=True)
         if isinstance(type_, ExactDecimal):
-            return Sql(column, "num", type_.scale)
+            return Sql(column, "num", type_.scale, nullable=True)
+        if isinstance(type_, sa.Boolean):
+            return Sql(column, "bool", nullable=True)
         if isinstance(type_, sa.Integer):
-            return Sql(column, "num", 0)
+            return Sql(column, "num", 0, nullable=name != "id")
         if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
-            return Sql(column, "date")
+            return Sql(column, "date", nullable=True)
         if isinstance(type_, sa.String):
-            return Sql(column, "text")
+            return Sql(column, "text", nullable=True)
         raise Untranslatable(name)
 
     def _Name(self, node: ast.Name) -> Sql:
@@ -123,13 +149,30 @@ class _Translator:
         if name in self.new:
             return self.new[name]
         field = self.ent.fields.get(name)
-        if field is None or field.ref or field.computed:
-            raise Untranslatable(name)  # a relation outside sum(), a ref, a constant
-        self.columns.add(name)
-        return self._column(self.table, name)
+        if field is None or field.computed:
+            raise Untranslatable(name)  # a relation outside sum(), a constant
+        return self._column(self.table, self.ent, name)
+
+    def _Attribute(self, node: ast.Attribute) -> Sql:
+        """`customer.currency`: the target's stored column, through a join (blank: blank)."""
+        if not isinstance(node.value, ast.Name) or node.value.id in self.new:
+            raise Untranslatable("attribute")
+        field = self.ent.fields.get(node.value.id)
+        if field is None or not field.ref:
+            raise Untranslatable("attribute")
+        target = self.db.appset.entity(field.ref)
+        if node.attr not in target.fields:
+            raise Untranslatable(node.attr)
+        joined = self.refs.get(field.name)
+        if joined is None:
+            joined = self.refs[field.name] = self.db.table(field.ref).alias(f"ref_{field.name}")
+            self.source = self.source.outerjoin(joined, joined.c.id == self.table.c[field.name])
+        return self._column(joined, target, node.attr)
 
     def _Constant(self, node: ast.Constant) -> Sql:
         value = node.value
+        if value is None:
+            return Sql(sa.null(), "none")
         if isinstance(value, str):
             return Sql(sa.literal(value, sa.String()), "text")
         if isinstance(value, bool) or not isinstance(value, int | Decimal):
@@ -172,41 +215,61 @@ class _Translator:
         if left.kind != "num" or right.kind != "num":
             raise Untranslatable("arithmetic on non-numbers")
         a, b, scale = self._pair(left, right)
-        return Sql(a + b if isinstance(node.op, ast.Add) else a - b, "num", scale)
+        fails = _either(left.fails, right.fails, *_blank(left, right))
+        return Sql(a + b if isinstance(node.op, ast.Add) else a - b, "num", scale, fails)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> Sql:
         operand = self.node(node.operand)
         if isinstance(node.op, ast.USub) and operand.kind == "num":
-            return Sql(-operand.expr, "num", operand.scale)
-        if isinstance(node.op, ast.Not) and operand.kind == "bool":
-            return Sql(sa.not_(operand.expr), "bool")
+            fails = _either(operand.fails, *_blank(operand))
+            return Sql(-operand.expr, "num", operand.scale, fails)
+        if isinstance(node.op, ast.Not):
+            test = self._truth(operand)
+            return Sql(sa.not_(test.expr), "bool", 0, test.fails)
         raise Untranslatable(type(node.op).__name__)
+
+    def _truth(self, value: Sql) -> Sql:
+        """A value as a test: booleans only (a blank one is false, as in Python)."""
+        if value.kind != "bool":
+            raise Untranslatable("a test that is not a comparison or a flag")
+        return Sql(sa.func.coalesce(value.expr, sa.false()), "bool", 0, value.fails)
 
     def _Compare(self, node: ast.Compare) -> Sql:
         terms = [self.node(node.left), *(self.node(c) for c in node.comparators)]
-        parts = []
+        parts, fails = [], [t.fails for t in terms]
         for op, left, right in zip(node.ops, terms, terms[1:], strict=False):
-            method = _COMPARE.get(type(op))
-            if method is None:
+            if isinstance(op, ast.Is | ast.IsNot):
+                if right.kind != "none":
+                    raise Untranslatable("is, but not None")
+                blank = left.expr.is_(None)
+                parts.append(blank if isinstance(op, ast.Is) else sa.not_(blank))
+                continue
+            if isinstance(op, ast.Eq | ast.NotEq):  # Python's == treats blanks as values
+                a, b, _scale = self._pair(left, right)
+                same = a.is_not_distinct_from(b)
+                parts.append(same if isinstance(op, ast.Eq) else a.is_distinct_from(b))
+                continue
+            method = _ORDER.get(type(op))
+            if method is None or left.kind not in ("num", "date"):  # texts: by collation
                 raise Untranslatable(type(op).__name__)
             a, b, _scale = self._pair(left, right)
             parts.append(getattr(a, method)(b))
-        return Sql(sa.and_(*parts) if len(parts) > 1 else parts[0], "bool")
+            fails += _blank(left, right)  # an ordering with a blank raises
+        expr = sa.and_(*parts) if len(parts) > 1 else parts[0]
+        return Sql(expr, "bool", 0, _either(*fails))
 
     def _BoolOp(self, node: ast.BoolOp) -> Sql:
-        values = [self.node(v) for v in node.values]
-        if any(v.kind != "bool" for v in values):
-            raise Untranslatable("and/or of non-booleans")
+        values = [self._truth(self.node(v)) for v in node.values]
         join = sa.and_ if isinstance(node.op, ast.And) else sa.or_
-        return Sql(join(*(v.expr for v in values)), "bool")
+        return Sql(join(*(v.expr for v in values)), "bool", 0, _either(*(v.fails for v in values)))
 
     def _IfExp(self, node: ast.IfExp) -> Sql:
-        test = self.node(node.test)
-        if test.kind != "bool":
-            raise Untranslatable("a test that is not a comparison")
+        test = self._truth(self.node(node.test))
         body, orelse = self.node(node.body), self.node(node.orelse)
         a, b, scale = self._pair(body, orelse)
-        return Sql(sa.case((test.expr, a), else_=b), body.kind, scale)
+        fails = _either(test.fails, body.fails, orelse.fails)
+        nullable = body.nullable or orelse.nullable
+        return Sql(sa.case((test.expr, a), else_=b), body.kind, scale, fails, nullable)
 
     def _Call(self, node: ast.Call) -> Sql:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
@@ -216,7 +279,8 @@ class _Translator:
             value = self.node(node.args[0])
             if value.kind != "num":
                 raise Untranslatable("abs of a non-number")
-            return Sql(sa.func.abs(value.expr), "num", value.scale)
+            fails = _either(value.fails, *_blank(value))
+            return Sql(sa.func.abs(value.expr), "num", value.scale, fails)
         if name == "sum":
             return self._sum(node.args[0])
         raise Untranslatable(name)
@@ -229,10 +293,9 @@ class _Translator:
         if relation is None or sub is None:
             raise Untranslatable("sum")
         child = self.db.appset.entity(relation.child)
-        field = child.fields.get(arg.attr)
-        if field is None or field.ref:
+        if arg.attr not in child.fields:
             raise Untranslatable("sum")
-        value = self._column(self.db.table(relation.child), arg.attr)
+        value = self._column(self.db.table(relation.child), child, arg.attr)
         if value.kind != "num":
             raise Untranslatable("sum of non-numbers")
         zero = self._number(Decimal(0), value.scale).expr
@@ -245,8 +308,7 @@ class _Translator:
         for field in entity_plan(self.db.appset, self.ent.qualname).computed_order:
             assert field.expr is not None
             value = self.node(field.expr.tree.body)
-            stored = self._column(self.table, field.name)
-            result = field.value_type
+            stored = self._column(self.table, self.ent, field.name)
             if stored.kind == "num" and value.kind == "num":
                 if field.result not in ("money", "decimal"):
                     raise Untranslatable(f"a {field.result} result")
@@ -257,8 +319,10 @@ class _Translator:
                 expr = value.expr
             else:
                 raise Untranslatable(f"a {field.result} result")
-            self.new[field.name] = Sql(expr, stored.kind, stored.scale)
-            out.append(Computed(field.name, expr, result.uses_currency))
+            # A blank result (a blank input) is the evaluator's to store or refuse.
+            fails = _either(value.fails, *_blank(value))
+            self.new[field.name] = Sql(expr, stored.kind, stored.scale, fails)
+            out.append(Computed(field.name, expr, field.value_type.uses_currency))
         return tuple(out)
 
 
@@ -276,11 +340,16 @@ def set_plan(db: Database, ent: Entity) -> SetPlan | None:
     translator = _Translator(db, ent)
     try:
         computed = translator.computed()
-        checks = [translator.node(c.when.tree.body) for c in ent.checks]
+        checks = [translator._truth(translator.node(c.when.tree.body)) for c in ent.checks]
     except Untranslatable:
         return None
-    if any(c.kind != "bool" for c in checks):
-        return None
+    values = [*translator.new.values(), *checks]
+    python = _either(*(v.fails for v in values)) if values else None
     check = sa.or_(*(c.expr for c in checks)) if checks else None
-    columns = tuple(sorted(translator.columns))
-    return SetPlan(computed, columns, check, translator.source, translator.ids)
+    return SetPlan(
+        computed,
+        sa.false() if python is None else python,
+        check,
+        translator.source,
+        translator.ids,
+    )
