@@ -677,3 +677,4 @@ def records_import(
 from engine.imports.cli import import_command  # noqa: E402 - it uses the helpers above
 
 cli.add_command(import_command)
+import engine.cli_reconcile  # noqa: E402, F401  (registers `formwork reconcile`)

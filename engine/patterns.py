@@ -41,6 +41,11 @@ def fullmatch(pattern: str, text: str, timeout: float = TIMEOUT_SECONDS) -> bool
     return _run(_compile(pattern).fullmatch, pattern, text, timeout)
 
 
+def compiled(pattern: str) -> regex.Pattern[str]:
+    """The compiled pattern (cached), for callers that match it many times with a timeout."""
+    return _compile(pattern)
+
+
 def check(pattern: str) -> None:
     """PatternError when `pattern` is malformed or too big: for definitions, at load time."""
     _compile(pattern)

@@ -133,6 +133,7 @@ def test_shipped_apps_load() -> None:
         "credit_note",
         "write_off",
         "allocation",
+        "match_suggestion",
         "collection_task",
         "promise_to_pay",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 from decimal import Decimal
 from pathlib import Path
@@ -67,7 +68,7 @@ def add_customer_field(apps: Path, line: str) -> None:
 def test_check_passes_on_the_shipped_apps():
     result = run("--apps", APPS, "check")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("OK: 2 apps (receivables, collections), 13 entities, ")
+    assert re.match(r"OK: 2 apps \(receivables, collections\), \d+ entities, ", result.stdout)
     assert result.stderr == ""
 
 

@@ -19,7 +19,6 @@ from engine.appdef.reports import Report
 from engine.appdef.schema import published_text
 from engine.appdef.sections import SECTIONS, SectionKind, register_section
 from engine.cli import cli
-from engine.expr import Expression
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE.parent / "apps"
@@ -27,14 +26,6 @@ SCHEMA_FILE = HERE.parent / "engine" / "appdef" / "formwork-app.schema.json"
 CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
 
 RECEIVABLES_SECTIONS = r"""
-matching:
-  source: bank_line
-  target: invoice
-  rules:
-    - name: invoice number in memo
-      find: {pattern: 'INV-\d+', in: memo, equals: number}
-      accept: "abs(source.amount - target.open_amount) <= 0.01"
-      then: auto
 reports:
   aging:
     entity: invoice
@@ -58,7 +49,7 @@ automations:
 
 @pytest.fixture
 def apps_copy(tmp_path: Path) -> Path:
-    """The shipped apps, with every later section added."""
+    """The shipped apps (with their matching rules), with every other later section added."""
     folder = tmp_path / "apps"
     shutil.copytree(APPS, folder)
     with (folder / "receivables.yaml").open("a", encoding="utf-8") as f:
@@ -108,7 +99,7 @@ def test_a_third_party_validator_flags_what_the_loader_flags(apps_copy: Path) ->
     broken = text.replace("amount: {type: money, required: true, min: 0,", "amount: {type: mony,")
     broken = broken.replace("number: {type: string, required: true, unique: true, max: 40,",
                             "number: {type: string, to: customer,")  # fmt: skip
-    broken = broken.replace("      then: auto", "      then: auto\n      tolerance: 1")
+    broken = broken.replace("      then: auto", "      then: auto\n      tolerance: 1", 1)
     assert broken.count("mony") == 1 and "to: customer," in broken and "tolerance" in broken
     receivables.write_text(broken, encoding="utf-8")
     flagged = run_validator(receivables)
@@ -121,21 +112,23 @@ def test_a_third_party_validator_flags_what_the_loader_flags(apps_copy: Path) ->
     assert "entities.invoice.fields.amount.type: 'mony' is not a field type (did you mean " \
         "'money'?)" in messages  # fmt: skip
     assert "entities.invoice.fields.number.to: 'to' applies only to ref fields" in messages
-    assert any(m.startswith("matching.rules[0].tolerance: in rule `invoice number in memo`: "
+    assert any(m.startswith("matching.rules[0].tolerance: in rule `reference and amount`: "
                             "unknown key 'tolerance'") for m in messages), messages  # fmt: skip
 
 
 def test_unknown_key_inside_a_section_of_the_apps_is_located(apps_copy: Path) -> None:
     receivables = apps_copy / "receivables.yaml"
-    text = receivables.read_text(encoding="utf-8").replace("      then: auto", "      thne: auto")
+    text = receivables.read_text(encoding="utf-8")
+    text = text.replace("      then: auto", "      thne: auto", 1)
     receivables.write_text(text, encoding="utf-8")
     line = text.splitlines().index("      thne: auto") + 1
     _, errors = check_apps([apps_copy])
     assert [str(e) for e in errors] == [
-        f"{receivables}:{line - 3}:7: matching.rules[0]: in rule `invoice number in memo`: "
+        f"{receivables}:{line - 2}:7: matching.rules[0]: in rule `reference and amount`: "
         "'then' is a required property",
-        f"{receivables}:{line}:7: matching.rules[0].thne: in rule `invoice number in memo`: "
-        "unknown key 'thne' (did you mean 'then'?); known keys: accept, find, name, then",
+        f"{receivables}:{line}:7: matching.rules[0].thne: in rule `reference and amount`: "
+        "unknown key 'thne' (did you mean 'then'?); known keys: accept, amount, customer, "
+        "difference, find, in, name, partial, reason, reference, several, then, typos, when",
     ]
 
 
@@ -146,10 +139,15 @@ def test_sections_build_typed_frozen_definitions(apps_copy: Path) -> None:
     matching = receivables.matching
     assert isinstance(matching, Matching)
     assert (matching.source, matching.target) == ("receivables.bank_line", "receivables.invoice")
-    (rule,) = matching.rules
-    assert rule.then == "auto" and rule.find is not None and rule.find.in_field == "memo"
-    assert isinstance(rule.accept, Expression)
-    assert rule.accept.paths == {("source", "amount"), ("target", "open_amount")}
+    rule = matching.rules[0]
+    assert rule.then == "auto" and rule.name == "reference and amount"
+    assert [r.name for r in rule.references] == [
+        "invoice_number",
+        "creditor_reference",
+        "end_to_end",
+    ]
+    assert matching.references["end_to_end"].in_fields == ("end_to_end_id", "reference")
+    assert len(matching.version) == 12
     aging = receivables.reports["aging"]
     assert isinstance(aging, Report) and aging.group_by == ("customer",)
     assert aging.buckets is not None and [int(e) for e in aging.buckets.edges] == [0, 30, 60, 90]
@@ -164,4 +162,5 @@ def test_sections_build_typed_frozen_definitions(apps_copy: Path) -> None:
         rule.then = "suggest"  # type: ignore[misc]
     with pytest.raises(TypeError):
         receivables.reports["other"] = aging  # type: ignore[index]
-    assert load_apps([APPS]).apps["receivables"].matching is None
+    shipped = load_apps([APPS]).apps["receivables"].matching
+    assert shipped is not None and shipped.version == matching.version  # the same text

@@ -1,0 +1,133 @@
+"""What evaluating the rules for one line comes to: plain values, no database.
+
+A `Decision` is what to write (allocations and write-offs), or a suggestion with its
+alternatives, or nothing, together with the explanation: for each rule tried, whether
+it fired and why (not). Reasons are translatable messages (engine.i18n), stored with
+their msgid and parameters so the workbench can show them in the reader's language.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from engine.i18n import Message, localize
+
+
+@dataclass(frozen=True)
+class Share:
+    """One invoice's part of a match."""
+
+    invoice: int
+    amount: Decimal  # allocated, in the invoice's currency
+    source_amount: Decimal  # taken from the line, in its currency
+    write_off: Decimal = Decimal(0)  # written off on the invoice, in its currency
+    exchange_rate: Decimal | None = None  # invoice currency per line currency unit
+    exchange_difference: Decimal | None = None
+    difference: Decimal = Decimal(0)  # payment minus what was open, in the invoice's currency
+
+
+@dataclass(frozen=True)
+class Alternative:
+    shares: tuple[Share, ...]
+    score: Decimal
+    reasons: tuple[Message, ...]
+    customer: int | None = None
+
+    @property
+    def invoices(self) -> frozenset[int]:
+        return frozenset(s.invoice for s in self.shares)
+
+    @property
+    def allocated(self) -> Decimal:
+        return sum((s.source_amount for s in self.shares), Decimal(0))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One rule tried on one line."""
+
+    rule: str
+    fired: bool
+    reason: Message
+
+
+@dataclass
+class Decision:
+    line: int
+    kind: str = "unmatched"  # auto | suggest | unmatched | skipped
+    rule: str | None = None
+    alternatives: list[Alternative] = field(default_factory=list)
+    attempts: list[Attempt] = field(default_factory=list)
+    write_off_reason: str = "small_difference"
+    difference_class: str | None = None
+    difference_reason: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)  # what classification reads
+
+    @property
+    def best(self) -> Alternative | None:
+        return self.alternatives[0] if self.alternatives else None
+
+
+def reasons_json(reasons: tuple[Message, ...] | list[Message]) -> str:
+    """Reasons as stored: [{"msgid": ..., "params": {...}}, ...] (English is the msgid's)."""
+    return json.dumps(
+        [{"msgid": m.msgid, "params": {k: str(v) for k, v in m.params.items()}} for m in reasons],
+        ensure_ascii=False,
+    )
+
+
+def attempts_json(attempts: list[Attempt]) -> str:
+    """Why each rule tried did not fire, as stored on an unmatched line's exception."""
+    return json.dumps(
+        [
+            {
+                "rule": a.rule,
+                "msgid": a.reason.msgid,
+                "params": {k: str(v) for k, v in a.reason.params.items()},
+            }
+            for a in attempts
+        ],
+        ensure_ascii=False,
+    )
+
+
+def reasons_text(stored: str | None, locale: str | None = None) -> list[str]:
+    """Stored reasons in the reader's language (an attempt's with its rule first)."""
+    if not stored:
+        return []
+    try:
+        data = json.loads(stored)
+    except ValueError:
+        return [stored]
+    out = []
+    for r in data:
+        text = str(localize(Message(r["msgid"], r.get("params") or {}), locale))
+        out.append(f"{r['rule']}: {text}" if r.get("rule") else text)
+    return out
+
+
+def proposal_json(alternatives: list[Alternative]) -> str:
+    return json.dumps(
+        [
+            [
+                {
+                    "invoice": s.invoice,
+                    "amount": str(s.amount),
+                    "source_amount": str(s.source_amount),
+                    "write_off": str(s.write_off),
+                    "exchange_rate": None if s.exchange_rate is None else str(s.exchange_rate),
+                    "difference": str(s.difference),
+                }
+                for s in alt.shares
+            ]
+            for alt in alternatives
+        ]
+    )
+
+
+def write_off_note(line_id: int) -> str:
+    """How a write-off names the bank line whose allocation it belongs to (undo finds it)."""
+    return f"bank line #{line_id}"

@@ -1,0 +1,158 @@
+"""References found in remittance text, reduced to one normal form.
+
+A payer writes an invoice number as `INV-000123`, `INV000123`, `inv 123` or `#000123`;
+the normal form keeps the significant part (`123`: upper case, letters and digits only,
+leading zeros of numbers dropped), computed the same way for the invoice's own number,
+so one dictionary lookup finds the invoice. ISO 11649 creditor references (`RF18 5390
+0754 7034`) count only when their check digits are right; their payload is then
+normalised like any other reference. `within_one_typo` tells a one-character slip.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import regex
+from rapidfuzz.distance import OSA
+
+from engine import patterns
+
+_NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
+_LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
+# Keys shorter than this are not matched with a typo: one slip in "12" is any number.
+MIN_TYPO_LENGTH = 4
+
+
+def normal_reference(text: str | None) -> str:
+    """`INV-000123` -> `INV123`; `000123` -> `123`: what two spellings of one number share."""
+    if not text:
+        return ""
+    compact = _NOT_ALNUM.sub("", text.upper())
+    return _LEADING_ZEROS.sub("", compact)
+
+
+# -- ISO 11649 creditor references -----------------------------------------------------------
+
+# RF, two check digits, then the reference: one token, or groups of up to four characters
+# separated by single spaces (the printed form), each group ending at a word's end.
+_RF = re.compile(
+    r"\bRF ?(\d{2}) ?([0-9A-Z]{1,21}(?![0-9A-Z])(?: [0-9A-Z]{1,4}(?![0-9A-Z]))*)", re.IGNORECASE
+)
+
+
+def _numeric(text: str) -> int:
+    """Letters as numbers (A=10 ... Z=35), as ISO 7064 MOD 97-10 reads them."""
+    return int("".join(str(int(c, 36)) for c in text))
+
+
+def rf_valid(reference: str) -> bool:
+    """Whether `RF18539007547034` (spaces allowed) has the right check digits."""
+    compact = re.sub(r"\s+", "", reference).upper()
+    if not re.fullmatch(r"RF\d{2}[0-9A-Z]{1,21}", compact):
+        return False
+    return _numeric(compact[4:] + compact[:4]) % 97 == 1
+
+
+def rf_reference(payload: str) -> str:
+    """The creditor reference for `payload` (`539007547034` -> `RF18539007547034`)."""
+    compact = re.sub(r"\s+", "", payload).upper()
+    check = 98 - _numeric(compact + "RF00") % 97
+    return f"RF{check:02d}{compact}"
+
+
+def rf_payloads(text: str) -> Iterator[str]:
+    """The payloads of the valid creditor references in `text`.
+
+    Written in groups of four, a reference may be followed by more short words; the
+    longest run of whole groups with valid check digits counts.
+    """
+    for found in _RF.finditer(text):
+        check, groups = found.group(1), found.group(2).upper().split(" ")
+        for end in range(len(groups), 0, -1):
+            body = "".join(groups[:end])
+            if len(body) <= 21 and rf_valid(f"RF{check}{body}"):
+                yield body
+                break
+
+
+# -- patterns written in the rules -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Extractor:
+    """One way of reading references out of a text: a pattern, RF references, or the
+    whole text (an end-to-end id compared as it is)."""
+
+    kind: str  # pattern | rf | whole
+    pattern: str | None = None
+
+    def raw(self, text: str | None) -> list[str]:
+        """The references as written in `text`, in order of appearance."""
+        if not text:
+            return []
+        if self.kind == "rf":
+            return list(rf_payloads(text))
+        if self.kind == "whole":
+            return [text.strip()]
+        assert self.pattern is not None
+        compiled = patterns.compiled(self.pattern)
+        try:
+            found = list(compiled.finditer(text, timeout=patterns.TIMEOUT_SECONDS))
+        except TimeoutError:
+            return []  # a pattern that runs away on one text finds nothing in it
+        return [_group(m) for m in found]
+
+    def keys(self, text: str | None) -> list[str]:
+        """The normal forms of the references in `text`, first seen first, no repeats."""
+        return list(dict.fromkeys(k for k in map(normal_reference, self.raw(text)) if k))
+
+    def target_keys(self, value: str | None) -> list[str]:
+        """The normal forms under which a target's own reference (the invoice number) is
+        found: the pattern's part of it when the pattern finds one; else the whole value,
+        and its number without a letter prefix (an RF payload of `INV-000123` may be
+        `INV000123` or `000123`)."""
+        if not value:
+            return []
+        if self.kind == "pattern":
+            found = self.keys(value)
+            if found:
+                return found[:1]
+        whole = normal_reference(value)
+        digits = _PREFIX.sub("", whole)
+        return [whole] if digits in ("", whole) else [whole, digits]
+
+
+_PREFIX = re.compile(r"^[A-Z]+(?=[0-9]+$)")
+
+
+def _group(found: regex.Match[str]) -> str:
+    """The first group that took part in the match, else the whole match."""
+    for group in found.groups():
+        if group:
+            return group
+    return found.group(0)
+
+
+def within_one_typo(a: str, b: str) -> bool:
+    """One character wrong, missing, extra, or two neighbours swapped (not in short keys)."""
+    if min(len(a), len(b)) < MIN_TYPO_LENGTH:
+        return a == b
+    return OSA.distance(a, b, score_cutoff=1) <= 1
+
+
+def deletions(key: str) -> set[str]:
+    """`key` with each one character left out: two keys within one typo share one of these
+    (or one is the other's), which makes a one-typo lookup a few dictionary probes."""
+    return {key[:i] + key[i + 1 :] for i in range(len(key))}
+
+
+def typo_neighbours(key: str, index: dict[str, set[str]]) -> Iterable[str]:
+    """The keys of `index` (deletion form -> keys) within one typo of `key`."""
+    if len(key) < MIN_TYPO_LENGTH:
+        return ()
+    seen: set[str] = set()
+    for probe in (key, *deletions(key)):
+        seen |= index.get(probe, set())
+    return [k for k in seen if k != key and within_one_typo(key, k)]

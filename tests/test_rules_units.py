@@ -1,0 +1,117 @@
+"""The pure parts of matching: bank-style names, references, RF check digits, subset search."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from engine.rules import names
+from engine.rules.references import (
+    Extractor,
+    normal_reference,
+    rf_payloads,
+    rf_reference,
+    rf_valid,
+    within_one_typo,
+)
+from engine.rules.subsets import smallest_fitting_set
+
+INVOICE = Extractor("pattern", r"(?i)(?:\binv(?:oice)?|\bre|#)\s*[-:.#]?\s*(\d{3,12})\b")
+
+
+@pytest.mark.parametrize(
+    ("bank", "ours"),
+    [
+        ("MUELLER MASCHINENBAU GMBH", "Müller Maschinenbau GmbH"),
+        ("Mueller & Soehne", "Müller & Söhne GmbH & Co. KG"),
+        ("ACME LIMITED", "Acme Ltd."),
+        ("acme", "ACME Corp"),
+        ("Societe Generale SA", "Société Générale"),
+        ("上海华东贸易", "上海华东贸易有限公司"),
+        ("STRASSE BAU AG", "Straße Bau"),
+    ],
+)
+def test_bank_noise_is_normalised_away(bank: str, ours: str) -> None:
+    assert names.normal_name(bank) == names.normal_name(ours)
+
+
+def test_different_companies_stay_different() -> None:
+    assert names.normal_name("Mueller Bau") != names.normal_name("Müller Maschinenbau")
+    assert names.normal_name("GmbH") == "gmbh"  # a name that is only a legal form keeps it
+
+
+def test_names_cut_at_bank_widths_are_recognised() -> None:
+    ours = "Müller Maschinenbau Handelsgesellschaft mbH"
+    assert names.normal_name("MUELLER MASCHINENBAU HANDEL"[:27]) in names.cut_forms(ours)
+    assert names.normal_name(ours.upper()[:35]) in names.cut_forms(ours)
+    assert names.is_cut("X" * 27) and names.is_cut("X" * 35) and not names.is_cut("X" * 30)
+    assert names.cut_forms("Short name") == set()
+
+
+def test_aliases_and_ibans() -> None:
+    assert names.aliases_of("ACME HOLDING\n\n  DE89 3704 0044 0532 0130 00 \n") == [
+        "ACME HOLDING",
+        "DE89 3704 0044 0532 0130 00",
+    ]
+    assert names.looks_like_iban("DE89 3704 0044 0532 0130 00")
+    assert not names.looks_like_iban("ACME HOLDING")
+    assert names.normal_iban("de89 3704 0044 0532 0130 00") == "DE89370400440532013000"
+
+
+@pytest.mark.parametrize(
+    "memo",
+    ["INV-000123", "payment INV000123 thanks", "inv 123", "#000123", "Invoice: 0123", "RE 123"],
+)
+def test_invoice_numbers_in_their_many_spellings_read_alike(memo: str) -> None:
+    assert INVOICE.keys(memo) == ["123"]
+    assert INVOICE.target_keys("INV-000123") == ["123"]
+    assert Extractor("rf").target_keys("INV-000123") == ["INV123", "123"]
+    assert Extractor("whole").target_keys("2026/77") == ["202677"]
+
+
+def test_several_references_in_order_without_repeats() -> None:
+    assert INVOICE.keys("INV-000125, INV-000124 and inv 125") == ["125", "124"]
+    assert INVOICE.keys("order 4711 delivered") == []
+    assert Extractor("whole").keys(" E2E-INV000123 ") == ["E2EINV123"]
+    assert normal_reference("inv-00-0012") == "INV12"
+
+
+def test_creditor_references_need_valid_check_digits() -> None:
+    assert rf_valid("RF18539007547034") and rf_valid("RF18 5390 0754 7034")
+    assert not rf_valid("RF18539007547035") and not rf_valid("RF19539007547034")
+    assert rf_reference("539007547034") == "RF18539007547034"
+    made = rf_reference("000123")
+    assert rf_valid(made)
+    assert list(rf_payloads(f"pay {made[:4]} {made[4:]} THANKS")) == ["000123"]
+    assert list(rf_payloads("RF18 5390 0754 7035")) == []  # no prefix of it is valid either
+    extractor = Extractor("rf")
+    assert extractor.keys(f"ref {made}") == ["123"]
+
+
+def test_one_typo_is_tolerated_in_long_keys_only() -> None:
+    assert within_one_typo("100234", "100243")  # swapped neighbours
+    assert within_one_typo("100234", "10234")  # one missing
+    assert within_one_typo("100234", "100235")  # one wrong
+    assert not within_one_typo("100234", "100253")
+    assert not within_one_typo("123", "124")  # too short to guess
+
+
+def _fits(target: str):
+    return lambda total: total == D(target)
+
+
+def test_subset_search_prefers_the_fewest_then_the_oldest() -> None:
+    amounts = [D("10"), D("20"), D("30"), D("60")]
+    assert smallest_fitting_set(amounts, _fits("60"), D("60")).picked == (3,)
+    assert smallest_fitting_set(amounts, _fits("30"), D("30")).picked == (2,)
+    assert smallest_fitting_set(amounts, _fits("40"), D("40")).picked == (0, 2)
+    assert smallest_fitting_set(amounts, _fits("50"), D("50")).picked == (1, 2)
+    assert smallest_fitting_set(amounts, _fits("120"), D("120")).picked == (0, 1, 2, 3)
+    assert smallest_fitting_set(amounts, _fits("15"), D("15")).picked is None
+
+
+def test_subset_search_is_bounded() -> None:
+    amounts = [D(1)] * 40
+    result = smallest_fitting_set(amounts, _fits("1000"), D("1000"), max_steps=500)
+    assert result.picked is None and result.exhausted
