@@ -5,10 +5,12 @@ adding nothing, and a bad file failing by line with exit status 1."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from terminal import run_on_terminal
 
 from engine.cli import cli
 
@@ -109,3 +111,17 @@ def test_an_unknown_profile_lists_the_profiles(db, database_url):
     assert result.exit_code == 1
     assert "no import profile 'receivables.nope'" in result.stderr
     assert "receivables.mt940" in result.stderr
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal(db, database_url, tmp_path):
+    rows = "".join(f"2026-03-{1 + i % 28:02},{i}.00,EUR,Customer {i},,INV-{i:06},R{i}\n"
+                   for i in range(300))  # fmt: skip
+    path = tmp_path / "big.csv"
+    path.write_text("Date,Amount,Currency,Counterparty,IBAN,Memo,Reference\n" + rows)
+    formwork_command = str(Path(sys.executable).with_name("formwork"))
+    command = [formwork_command, "--apps", str(APPS), "--database", database_url, "import",
+               "receivables.bank_csv", str(path), "--chunk-size", "7"]  # fmt: skip
+    text = run_on_terminal(command, tmp_path / "stderr.txt")
+    assert "importing big.csv" in text and "━" in text and "rows" in text
+    assert "read 300 lines, created 300" in text.rstrip().splitlines()[-1]
+    assert len(bank_lines(db)) == 300

@@ -17,6 +17,9 @@ from engine.errors import DefinitionErrors
 from engine.imports import find_profile, import_file
 from engine.recordio import ImportFailed
 
+APPS = Path(__file__).resolve().parent.parent / "apps"
+SAMPLE = Path(__file__).resolve().parent / "statements" / "sample.sta"
+
 APP = """
 app: bank
 entities:
@@ -296,3 +299,22 @@ def test_profile_mistakes_are_located(tmp_path, spec, message):
     with pytest.raises(DefinitionErrors) as failed:
         load_apps([tmp_path])
     assert any(message in str(e) for e in failed.value.errors), failed.value
+
+
+def test_every_format_is_registered_once_and_documented():
+    from engine.appdef.imports import FORMATS as NAMES
+    from engine.imports.formats import FORMATS, reader
+
+    reader(load_apps([APPS]).apps["receivables"].imports["mt940"], SAMPLE, "x")  # registers
+    assert set(FORMATS) == set(NAMES)
+    readme = (APPS.parent / "README.md").read_text(encoding="utf-8")
+    assert all(f"`{name}`" in readme for name in NAMES)
+
+
+def test_a_statement_record_is_written_once_complete(repo, tmp_path):
+    """The first pass adds the statement up, so its record is created with its totals and
+    never updated (an update would read every line of the statement back)."""
+    result = run(repo, "split", write(tmp_path, "s.csv", ONE_PAYMENT + 'Total,"1,200.00",0,2200\n'))
+    assert result.statements == 1
+    (statement,) = repo.query("bank.statement").rows
+    assert statement["version"] == 1 and statement["entries"] == 1

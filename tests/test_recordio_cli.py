@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import pty
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 from openpyxl import load_workbook
+from terminal import run_on_terminal
 
 from engine.cli import cli
 from engine.permissions import Principal
@@ -106,24 +104,6 @@ def test_the_progress_bar_is_drawn_on_a_terminal(url, tmp_path):
     formwork = str(Path(sys.executable).with_name("formwork"))
     command = [formwork, "--apps", str(APPS), "--database", url]
     command += ["records", "import", "receivables.invoice", "invoices.csv", "--chunk-size", "5"]
-    leader, follower = pty.openpty()
-    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "120"}
-    env.pop("FORMWORK_APPS", None)
-    errors = open("stderr.txt", "wb")  # noqa: SIM115 - closed below
-    child = subprocess.Popen(command, stdout=follower, stderr=errors, env=env)
-    os.close(follower)
-    shown = bytearray()
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # the child closed the terminal
-            break
-        if not data:
-            break
-        shown += data
-    os.close(leader)
-    errors.close()
-    assert child.wait(timeout=60) == 0, Path("stderr.txt").read_text()
-    text = shown.decode("utf-8", errors="replace")
+    text = run_on_terminal(command, Path("stderr.txt"))
     assert "importing invoices.csv" in text and "━" in text and "rows" in text
     assert text.rstrip().endswith("imported 300 records into receivables.invoice")

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from engine.i18n import _
-from engine.imports.run import ImportResult, find_profile, import_file
+from engine.imports.run import CHUNK, ImportResult, find_profile, import_file
 from engine.recordio import ImportFailed
 from engine.recordio.progress import ImportProgress
 
@@ -23,7 +23,10 @@ from engine.recordio.progress import ImportProgress
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Show what would be created; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def import_command(profile: str, file: Path, dry_run: bool, as_json: bool) -> None:
+@click.option("--chunk-size", type=click.IntRange(min=1), default=None, hidden=True)
+def import_command(
+    profile: str, file: Path, dry_run: bool, as_json: bool, chunk_size: int | None
+) -> None:
     """Import the statement FILE by the import profile APP.PROFILE (e.g. receivables.mt940).
 
     \b
@@ -42,7 +45,7 @@ def import_command(profile: str, file: Path, dry_run: bool, as_json: bool) -> No
             with ImportProgress(_("importing %(file)s", file=file.name)) as progress:
                 result = import_file(
                     repo, chosen, file, name=file.name, dry_run=dry_run,
-                    progress=None if as_json else progress,
+                    progress=None if as_json else progress, chunk_size=chunk_size or CHUNK,
                 )  # fmt: skip
         except ImportFailed as exc:
             if not as_json:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +28,7 @@ from engine import clock
 from engine.appdef.imports import ImportProfile
 from engine.errors import FormworkError
 from engine.i18n import _
-from engine.imports.formats import StatementFormat, reader
+from engine.imports.formats import reader
 from engine.imports.model import Entry, Statement
 from engine.recordio.common import ImportFailed, RowError
 from engine.storage import BulkValidationError, Repository
@@ -107,7 +107,7 @@ def import_file(
     problem by its line. `name` is the file as the user knows it (an upload's name)."""
     path = Path(path)
     name = name or path.name
-    run = _Run(repo, profile, reader(profile, path, name), dry_run, progress, chunk_size)
+    run = _Run(repo, profile, path, name, dry_run, progress, chunk_size)
     try:
         with repo.transaction():
             run.all()
@@ -119,18 +119,25 @@ def import_file(
 
 
 class _Run:
+    """Two passes over the file: the first reads it whole, adds up each statement and
+    checks what the file states (so a bad row or, with `strict`, a balance that does not
+    add up refuses the file before anything is written, and a statement's record is
+    written once, complete); the second writes the lines a chunk at a time."""
+
     def __init__(
         self,
         repo: Repository,
         profile: ImportProfile,
-        source: StatementFormat,
+        path: Path,
+        name: str,
         dry_run: bool,
         progress: Progress | None,
         chunk_size: int,
     ):
-        self.repo, self.profile, self.source = repo, profile, source
+        self.repo, self.profile, self.path, self.name = repo, profile, path, name
         self.progress, self.chunk_size = progress, chunk_size
-        self.result = ImportResult(profile.name, source.file, dry_run)
+        self.source = reader(profile, path, name)
+        self.result = ImportResult(profile.name, name, dry_run)
         self.lines = repo.entity(profile.entity)
         self.statements = (
             repo.entity(profile.statement_entity) if profile.statement_entity else None
@@ -138,11 +145,15 @@ class _Run:
         self.errors: list[RowError] = []
         self.seen: Counter[str] = Counter()
         self.user = repo.user
+        self.passes = 0
 
     def all(self) -> None:
         try:
-            for statement in self.source.statements():
-                self.statement(statement)
+            states = [self.summarise(s) for s in self._statements()]
+            if not self.errors:
+                self.seen.clear()
+                for statement, state in zip(self._statements(), states, strict=True):
+                    self.write(statement, state)
         except ImportFailed as exc:
             self.errors += exc.errors
         if self.errors:
@@ -150,20 +161,47 @@ class _Run:
             self.result.errors = [str(e) for e in errors]
             raise ImportFailed(errors)
 
-    # -- a statement ------------------------------------------------------------------------
+    def _statements(self) -> Iterator[Statement]:
+        if self.passes:
+            self.source = reader(self.profile, self.path, self.name)
+        self.passes += 1
+        yield from self.source.statements()
 
-    def statement(self, statement: Statement) -> None:
-        state = _State(statement)
-        pending: list[tuple[Entry, str]] = []
+    def _entries(self, statement: Statement) -> Iterator[tuple[Entry, str]]:
         for entry in statement.entries:
-            entry.values.setdefault("currency", statement.currency)
-            entry.values.setdefault("account", statement.account)
             if entry.values.get("currency") is None:
                 entry.values["currency"] = statement.currency
-            key = self.key(entry)
+            entry.values.setdefault("account", statement.account)
+            yield entry, self.key(entry)
+
+    def _progress(self, done: int) -> None:
+        if self.progress:
+            half = self.source.size / 2
+            position = half * (self.passes - 1) + self.source.position / 2
+            self.progress.update(int(position), self.source.size, done)
+
+    # -- the first pass: totals and checks --------------------------------------------------
+
+    def summarise(self, statement: Statement) -> _State:
+        state = _State(statement)
+        for entry, key in self._entries(statement):
             if state.key is None:
                 state.key = self.statement_key(statement, key)
             state.add(entry)
+            if state.count % self.chunk_size == 0:
+                self._progress(0)
+        if state.key is None:
+            state.key = self.statement_key(statement, "")
+        state.warnings = self.check(statement, state)
+        if self.profile.strict and state.warnings:
+            self.errors += [RowError(self.name, w, line=statement.line) for w in state.warnings]
+        return state
+
+    # -- the second pass: the writes --------------------------------------------------------
+
+    def write(self, statement: Statement, state: _State) -> None:
+        pending: list[tuple[Entry, str]] = []
+        for entry, key in self._entries(statement):
             pending.append((entry, key))
             self.result.read += 1
             if len(pending) >= self.chunk_size:
@@ -172,14 +210,10 @@ class _Run:
         self.flush(pending, state)
         self.result.ignored += statement.ignored
         self.result.read += statement.ignored
-        if state.key is None:
-            state.key = self.statement_key(statement, "")
-        warnings = self.check(statement, state)
-        if self.profile.strict and warnings:
-            self.errors += [RowError(self.source.file, w, line=statement.line) for w in warnings]
-        self.result.warnings += warnings
-        if self.statements is not None and (state.record or not state.count):
-            self.record(statement, state, warnings)
+        self.result.warnings += state.warnings
+        empty = self.statements is not None and state.record is None and not state.count
+        if empty and self.existing_statement(state.key) is None:  # an empty statement, new
+            state.record = self.create_statement(state)
 
     def flush(self, pending: list[tuple[Entry, str]], state: _State) -> None:
         if not pending:
@@ -200,14 +234,13 @@ class _Run:
         except BulkValidationError as exc:
             for i, errs in sorted(exc.rows.items()):
                 for fname, message in errs.items():
-                    self.errors.append(RowError(self.source.file, message, fname, new[i][0].line))
+                    self.errors.append(RowError(self.name, message, fname, new[i][0].line))
             return
         self.result.created += len(records)
         room = PREVIEW - len(self.result.preview)
         shown = zip(records[:room], new, strict=False)
         self.result.preview += [{**r, "line": e.line} for r, (e, _k) in shown]
-        if self.progress:
-            self.progress.update(self.source.position, self.source.size, self.result.read)
+        self._progress(self.result.read)
 
     def values(self, entry: Entry, key: str, statement: int | None) -> dict[str, Any]:
         fields = self.lines.fields
@@ -248,10 +281,13 @@ class _Run:
         s = state.statement
         values = {
             "import_key": state.key, "account": s.account, "currency": s.currency,
-            "number": s.number or s.reference, "file": self.source.file,
+            "number": s.number or s.reference, "file": self.name,
             "profile": self.profile.name, "imported_at": clock.now(), "imported_by": self.user,
             "opening_balance": s.opening.amount if s.opening else None,
             "closing_balance": s.closing.amount if s.closing else None,
+            "entries": state.count, "credit_sum": state.credits, "debit_sum": state.debits,
+            "start_date": state.first, "end_date": state.last,
+            "warnings": "\n".join(state.warnings) or None,
         }  # fmt: skip
         fields = self.statements.fields
         record = {k: v for k, v in values.items() if k in fields and v is not None}
@@ -260,35 +296,16 @@ class _Run:
         except BulkValidationError as exc:
             for errs in exc.rows.values():
                 for fname, message in errs.items():
-                    self.errors.append(RowError(self.source.file, message, fname, s.line))
+                    self.errors.append(RowError(self.name, message, fname, s.line))
             raise ImportFailed(self.errors) from None
         self.result.statements += 1
-        state.created = True
         return int(new)
-
-    def record(self, statement: Statement, state: _State, warnings: list[str]) -> None:
-        """Create (an empty statement) or complete the statement's record with its totals."""
-        assert self.statements is not None
-        if state.record is None:
-            if self.existing_statement(state.key) is not None:
-                return  # imported before, with no entries
-            state.record = self.create_statement(state)
-        if not state.created:
-            return  # imported before: its totals are there
-        totals = {
-            "entries": state.count, "credit_sum": state.credits, "debit_sum": state.debits,
-            "start_date": state.first, "end_date": state.last,
-            "warnings": "\n".join(warnings) or None,
-        }  # fmt: skip
-        values = {k: v for k, v in totals.items() if k in self.statements.fields}
-        if values:
-            self.repo.update(self.statements, state.record, values)
 
     # -- checks -----------------------------------------------------------------------------
 
     def check(self, statement: Statement, state: _State) -> list[str]:
         """What the file states about itself and its entries contradict, as warnings."""
-        name = statement.number or statement.reference or statement.account or self.source.file
+        name = statement.number or statement.reference or statement.account or self.name
         found: list[str] = []
         if statement.opening is not None and statement.closing is not None:
             computed = statement.opening.amount + state.net
@@ -323,10 +340,10 @@ class _State:
     """Running totals of one statement as its entries stream past."""
 
     def __init__(self, statement: Statement):
-        self.statement = statement
+        self.statement = statement  # as the first pass read it: its balances and stated totals
         self.key: str | None = None
         self.record: int | None = None
-        self.created = False  # the record was made by this import
+        self.warnings: list[str] = []
         self.count = 0
         self.credits = Decimal(0)
         self.debits = Decimal(0)
