@@ -318,3 +318,27 @@ def test_a_statement_record_is_written_once_complete(repo, tmp_path):
     assert result.statements == 1
     (statement,) = repo.query("bank.statement").rows
     assert statement["version"] == 1 and statement["entries"] == 1
+
+
+def test_two_imports_of_one_file_at_once_write_its_lines_once(repo, tmp_path):
+    import threading
+
+    from engine.permissions import Principal
+
+    rows = "".join(f"2026-03-{1 + i % 28:02},{i}.00,payment {i}\n" for i in range(400))
+    path = write(tmp_path, "both.csv", "date,amount,memo,id\n" + rows)
+    start = threading.Barrier(2)
+    results: list = []
+
+    def one(name: str) -> None:
+        other = repo.db.repository(Principal.system(name))
+        start.wait()
+        results.append(run_default(other, path))
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sorted((r.created, r.skipped) for r in results) == [(0, 400), (400, 0)]
+    assert len(lines(repo)) == 400

@@ -30,11 +30,12 @@ from engine.errors import FormworkError, PermissionDenied
 from engine.imports import import_file
 from engine.recordio import ImportFailed
 from web.context import allowed, formwork, repository
-from web.i18n import _
+from web.i18n import _, locale
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 UPLOADS = "formwork-uploads"
 SESSION_KEY = "import_upload"
+PREVIEW_FIELDS = ("date", "amount", "currency", "counterparty", "memo", "reference", "booking")
 
 
 def _profiles() -> dict[str, ImportProfile]:
@@ -130,20 +131,28 @@ def _run(profile: ImportProfile, key: str, path: Path, name: str, token: str, dr
         _forget()
         flash(_("Imported %(file)s: %(created)s new bank lines, %(skipped)s already imported.",
                 file=name, created=result.created, skipped=result.skipped), "success")  # fmt: skip
-    columns = _columns(repo, profile, result.preview)
+    columns, rows = _preview(repo, profile, result.preview)
     return render_template(
         "imports/preview.html", key=key, profile=profile, name=name, errors=[], result=result,
-        token=token if dry_run else None, columns=columns,
+        token=token if dry_run else None, columns=columns, rows=rows,
     )  # fmt: skip
 
 
-def _columns(repo, profile: ImportProfile, rows: list[dict]) -> list[tuple[str, object]]:
-    """The fields the preview shows: those the lines have, in the entity's order."""
+def _preview(repo, profile: ImportProfile, lines: list[dict]):
+    """The first lines as the list pages show values: the fields a clerk checks, formatted
+    for the reader's locale; (label, numeric) per column and (line, cells) per line."""
     entity = repo.entity(profile.entity)
-    present = {k for row in rows for k, v in row.items() if v is not None}
-    hidden = {"import_key", "statement"}
-    return [(f.name, f.label) for f in entity.fields.values()
-            if f.name in present and f.name not in hidden]  # fmt: skip
+    present = {k for line in lines for k, v in line.items() if v is not None}
+    fields = [entity.fields[n] for n in PREVIEW_FIELDS if n in entity.fields and n in present]
+    columns = [(f.label, f.value_type.numeric) for f in fields]
+    rows = [
+        (line.get("line"), [
+            f.value_type.format(line[f.name], f, locale()) if line.get(f.name) is not None
+            else "" for f in fields
+        ])
+        for line in lines
+    ]  # fmt: skip
+    return columns, rows
 
 
 def _forget() -> None:

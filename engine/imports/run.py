@@ -24,6 +24,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+import sqlalchemy as sa
+
 from engine import clock
 from engine.appdef.imports import ImportProfile
 from engine.errors import FormworkError
@@ -147,7 +149,18 @@ class _Run:
         self.user = repo.user
         self.passes = 0
 
+    def lock(self) -> None:
+        """One import into an entity at a time, so that two uploads of one statement at once
+        cannot both find its lines new. SQLite: the write transaction (BEGIN IMMEDIATE) is
+        the lock; PostgreSQL: a transaction-scoped advisory lock, waited for."""
+        if self.repo.db.dialect != "postgresql":
+            return
+        digest = hashlib.sha256(f"formwork import {self.lines.qualname}".encode()).digest()
+        key = int.from_bytes(digest[:8], "big", signed=True)
+        self.repo.conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
     def all(self) -> None:
+        self.lock()
         try:
             states = [self.summarise(s) for s in self._statements()]
             if not self.errors:
