@@ -73,20 +73,30 @@ class Evaluator:
             decision.attempts.append(attempt)
             if not kept:
                 continue
-            kept.sort(key=lambda a: -a.score)  # stable: oldest first among equals
+            # Best first; among equals, candidates no earlier line of this run was offered
+            # (the oldest of a subscriber's invoices goes to the first of its payments).
+            reserved = self.state.reserved
+            kept.sort(key=lambda a: (-a.score, bool(a.invoices & reserved)))
             decision.rule, decision.alternatives = rule.name, kept[:MAX_ALTERNATIVES]
             ambiguous = len(kept) > 1 and kept[0].score - kept[1].score < ALIKE
             decision.write_off_reason = rule.reason
-            if rule.then == "auto" and not ambiguous:
+            dangling = bool(decision.facts.get("dangling")) and not rule.references
+            if rule.then == "auto" and not ambiguous and not dangling:
                 decision.kind = "auto"
             else:
                 decision.kind = "suggest"
+                reserved |= kept[0].invoices
                 if ambiguous:
-                    decision.attempts[-1] = Attempt(
-                        rule.name,
-                        True,
-                        _("%(count)s candidates score alike: a person decides", count=len(kept)),
+                    reason = _(
+                        "%(count)s candidates score alike: a person decides", count=len(kept)
                     )
+                elif dangling:
+                    reason = _(
+                        "the line names an invoice that is not open (paid twice?): a person decides"
+                    )
+                else:
+                    reason = _("this rule only suggests")
+                decision.attempts[-1] = Attempt(rule.name, True, reason)
             return decision
         return decision
 
@@ -128,6 +138,9 @@ class Evaluator:
                 return miss(_("no reference found in %(fields)s", fields=fields))
             decision.facts.setdefault("references", keys)
             if not found:
+                # A number or RF reference naming nothing open: paid already, or mistyped.
+                if any(r.extractor.kind != "whole" for _k, r in keys):
+                    decision.facts["dangling"] = True
                 return miss(
                     _(
                         "the reference %(reference)s names no open invoice",
@@ -283,6 +296,10 @@ class Evaluator:
                     ]
                     scores = [HUNDRED, amount_score, *customer_parts[1]]
                     return [self._alternative(shares, scores, reasons, items[0].customer)], None
+        if rule.several and len(currency) == 1 and len({i.customer for i in items}) == 1:
+            filled = self._fill_up(rule, line, remaining, found, customer_parts)
+            if filled is not None:
+                return [filled], None
         if rule.partial == "referenced" and len(currency) == 1:
             paid = self._converted(line, remaining, items[0])
             if paid is not None and paid < sum((i.open for i in items), ZERO):
@@ -298,6 +315,61 @@ class Evaluator:
                     )
                 ], None
         return [], why
+
+    def _fill_up(
+        self,
+        rule: MatchRule,
+        line: Mapping[str, Any],
+        remaining: Decimal,
+        found: list[tuple[OpenItem, bool, Message]],
+        customer_parts: tuple[list[Message], list[Decimal]],
+    ) -> Alternative | None:
+        """The referenced invoices and the fewest oldest other ones of their customer that
+        make up the rest of the payment (a memo naming all but one of the invoices paid)."""
+        items = [f[0] for f in found]
+        paid = self._converted(line, remaining, items[0])
+        customer = items[0].customer
+        if paid is None or customer is None:
+            return None
+        rest = paid - sum((i.open for i in items), ZERO)
+        if rest <= ZERO:
+            return None
+        ids = {i.id for i in items}
+        others = [
+            i
+            for i in self.state.invoices.of_customer(customer)
+            if i.id not in ids and i.currency == items[0].currency
+        ]
+        result = smallest_fitting_set(
+            [i.open for i in others],
+            lambda total: self._fits_rest(rule, paid, rest, total),
+            rest + rule.under.allowance(paid),
+        )
+        if result.picked is None or result.other is not None:
+            return None
+        picked = [*items, *(others[i] for i in result.picked)]
+        shares, amount_reason, amount_score = self._fit(rule, line, remaining, picked, paid)
+        if shares is None:
+            return None
+        reasons = [
+            *(f[2] for f in found),
+            *customer_parts[0],
+            amount_reason,
+            _(
+                "with %(count)s more of the customer's oldest open invoices that make up the rest",
+                count=len(result.picked),
+            ),
+        ]
+        return self._alternative(
+            shares, [Decimal(95), amount_score, *customer_parts[1]], reasons, customer
+        )
+
+    def _fits_rest(self, rule: MatchRule, paid: Decimal, rest: Decimal, total: Decimal) -> bool:
+        """Whether `total` makes up `rest` within the tolerance the whole payment has."""
+        difference = rest - total
+        if difference < 0:
+            return -difference <= rule.under.allowance(paid)
+        return difference <= rule.over.allowance(paid)
 
     def _customer_parts(
         self, hits: list[CustomerHit] | None, customer: int | None
@@ -348,21 +420,25 @@ class Evaluator:
             found = smallest_fitting_set(
                 [i.open for i in same], lambda total: self._fits(rule, paid, total), ceiling
             )
-            if found.picked is not None and len(found.picked) > 1:
-                picked = [same[i] for i in found.picked]
+            sets = [found.picked, found.other] if found.other else [found.picked]
+            found_alternatives = []
+            for chosen in sets:
+                if chosen is None or len(chosen) < 2:
+                    continue
+                picked = [same[i] for i in chosen]
                 shares, reason, score = self._fit(rule, line, remaining, picked, paid)
                 if shares is not None:
-                    reasons = [
-                        who,
-                        reason,
-                        _(
-                            "pays the %(count)s oldest open invoices that add up to it",
-                            count=len(picked),
-                        ),
-                    ]
-                    return [
-                        self._alternative(shares, [hit.score, score - 3], reasons, hit.customer)
-                    ], None
+                    says = _(
+                        "pays the %(count)s oldest open invoices that add up to it",
+                        count=len(picked),
+                    )
+                    found_alternatives.append(
+                        self._alternative(
+                            shares, [hit.score, score - 3], [who, reason, says], hit.customer
+                        )
+                    )
+            if found_alternatives:
+                return found_alternatives, None  # two sets: scored alike, so only proposed
             if found.exhausted:
                 why = _("too many combinations of open invoices to try")
         if rule.partial == "oldest" and paid < sum((i.open for i in same), ZERO):

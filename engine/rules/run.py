@@ -322,7 +322,7 @@ class Run:
             "bank_line": d.line,
             "invoice": share.invoice,
             "amount": share.amount,
-            "source_amount": share.source_amount,
+            "foreign_amount": share.source_amount if share.exchange_rate is not None else None,
             "source_currency": line.get("currency"),
             "exchange_rate": share.exchange_rate,
             "exchange_difference": share.exchange_difference,

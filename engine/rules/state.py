@@ -148,6 +148,7 @@ class RunState:
     rates: Rates
     rejected: dict[int, set[frozenset[int]]]  # line -> invoice sets people rejected
     pending: set[int]  # lines with a suggestion waiting for a person
+    reserved: set[int] = field(default_factory=set)  # invoices this run already suggested
 
 
 def target_columns(matching: Matching, target: sa.Table) -> list[sa.Column[Any]]:

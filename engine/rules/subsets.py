@@ -23,6 +23,7 @@ MAX_STEPS = 20_000
 class SubsetResult:
     picked: tuple[int, ...] | None  # positions in the amounts given; None: no set fits
     exhausted: bool = False  # the step budget ran out before the search was complete
+    other: tuple[int, ...] | None = None  # another set of the same size that fits too
 
 
 def smallest_fitting_set(
@@ -33,25 +34,31 @@ def smallest_fitting_set(
     max_steps: int = MAX_STEPS,
 ) -> SubsetResult:
     """The positions of the fewest amounts (earliest first at equal size) whose total
-    `fits`; `ceiling` is the largest total that could fit (amounts are positive), so
-    partial sums beyond it are not explored."""
+    `fits`, and another set of that size when there is one (then the answer is a guess);
+    `ceiling` is the largest total that could fit (amounts are positive), so partial sums
+    beyond it are not explored."""
     amounts = list(amounts[:MAX_CANDIDATES])
     steps = 0
     for size in range(1, min(max_size, len(amounts)) + 1):
         stack: list[tuple[int, Decimal, tuple[int, ...]]] = [(0, Decimal(0), ())]
+        first: tuple[int, ...] | None = None
         # Depth first, lowest positions first: the first set found is the oldest.
         while stack:
             start, total, chosen = stack.pop()
             if len(chosen) == size:
                 if fits(total):
-                    return SubsetResult(chosen)
+                    if first is not None:
+                        return SubsetResult(first, other=chosen)
+                    first = chosen
                 continue
             steps += 1
             if steps > max_steps:
-                return SubsetResult(None, exhausted=True)
+                return SubsetResult(first, exhausted=True)
             need = size - len(chosen)
             for i in range(len(amounts) - need, start - 1, -1):  # pushed last = popped first
                 new_total = total + amounts[i]
                 if new_total <= ceiling:
                     stack.append((i + 1, new_total, (*chosen, i)))
+        if first is not None:
+            return SubsetResult(first)
     return SubsetResult(None)
