@@ -15,7 +15,7 @@ from engine.rules.references import (
     rf_valid,
     within_one_typo,
 )
-from engine.rules.subsets import smallest_fitting_set
+from engine.rules.subsets import SubsetResult, smallest_fitting_set
 
 INVOICE = Extractor("pattern", r"(?i)(?:\binv(?:oice)?|\bre|#)\s*[-:.#]?\s*(\d{3,12})\b")
 
@@ -97,21 +97,29 @@ def test_one_typo_is_tolerated_in_long_keys_only() -> None:
     assert not within_one_typo("123", "124")  # too short to guess
 
 
-def _fits(target: str):
-    return lambda total: total == D(target)
+def _exactly(amounts: list[D], target: str):
+    return smallest_fitting_set(amounts, D(target), D(target))
 
 
 def test_subset_search_prefers_the_fewest_then_the_oldest() -> None:
     amounts = [D("10"), D("20"), D("30"), D("60")]
-    assert smallest_fitting_set(amounts, _fits("60"), D("60")).picked == (3,)
-    assert smallest_fitting_set(amounts, _fits("30"), D("30")).picked == (2,)
-    assert smallest_fitting_set(amounts, _fits("40"), D("40")).picked == (0, 2)
-    assert smallest_fitting_set(amounts, _fits("50"), D("50")).picked == (1, 2)
-    assert smallest_fitting_set(amounts, _fits("120"), D("120")).picked == (0, 1, 2, 3)
-    assert smallest_fitting_set(amounts, _fits("15"), D("15")).picked is None
+    assert _exactly(amounts, "60").picked == (3,)
+    assert _exactly(amounts, "30") == SubsetResult((2,))  # one beats 10 + 20
+    assert _exactly(amounts, "40").picked == (0, 2)
+    assert _exactly(amounts, "50").picked == (1, 2)
+    assert _exactly(amounts, "120").picked == (0, 1, 2, 3)
+    assert _exactly(amounts, "15").picked is None
+
+
+def test_a_second_set_of_the_same_size_makes_it_a_guess() -> None:
+    amounts = [D("10"), D("20"), D("30"), D("40")]
+    assert _exactly(amounts, "50") == SubsetResult((0, 3), other=(1, 2))
+    assert _exactly(amounts, "70") == SubsetResult((2, 3))  # 10+20+40 is a bigger set
+    within = smallest_fitting_set(amounts, D("29.50"), D("30.20"))
+    assert within == SubsetResult((2,))  # one amount fits: no combination is looked at
 
 
 def test_subset_search_is_bounded() -> None:
-    amounts = [D(1)] * 40
-    result = smallest_fitting_set(amounts, _fits("1000"), D("1000"), max_steps=500)
+    amounts = [D(2 * i) for i in range(1, 41)]  # even amounts, an odd total: none fits
+    result = smallest_fitting_set(amounts, D("101"), D("101"), max_steps=50)
     assert result.picked is None and result.exhausted

@@ -20,7 +20,7 @@ from engine.i18n import N_, Message, _
 from engine.rules.customers import CustomerHit
 from engine.rules.outcome import Alternative, Attempt, Decision, Share
 from engine.rules.state import ZERO, OpenItem, RunState
-from engine.rules.subsets import smallest_fitting_set
+from engine.rules.subsets import MAX_CANDIDATES, smallest_fitting_set
 from engine.storage import fastexpr
 
 HUNDRED = Decimal(100)
@@ -52,9 +52,18 @@ def customer_reason(hit: CustomerHit) -> Message:
 class Evaluator:
     """Decides lines one by one against the state of one run."""
 
-    def __init__(self, matching: Matching, state: RunState, source_fields: Iterable[str]):
+    def __init__(
+        self,
+        matching: Matching,
+        state: RunState,
+        source_fields: Iterable[str],
+        explaining: bool = False,
+    ):
         self.matching, self.state = matching, state
+        self.explaining = explaining  # say how close the nearest customer name came (slow)
         self.source_fields = set(source_fields)
+        self._keys_of: int | None = None
+        self._key_cache: dict[tuple[Any, str], list[str]] = {}
 
     # -- one line -----------------------------------------------------------------------------
 
@@ -141,6 +150,9 @@ class Evaluator:
                 # A number or RF reference naming nothing open: paid already, or mistyped.
                 if any(r.extractor.kind != "whole" for _k, r in keys):
                     decision.facts["dangling"] = True
+                settled = self.state.invoices.settled(keys)
+                if settled is not None:
+                    decision.facts["already_paid"] = settled
                 return miss(
                     _(
                         "the reference %(reference)s names no open invoice",
@@ -206,7 +218,7 @@ class Evaluator:
         index = self.state.customers
         finding = self.matching.customers
         name = line.get(finding.counterparty) if finding and finding.counterparty else None
-        closest = index.closest(line) if index is not None else None
+        closest = index.closest(line) if index is not None and self.explaining else None
         if closest and finding:
             return _(
                 "no customer recognised from %(name)s; the closest, %(closest)s at "
@@ -220,6 +232,17 @@ class Evaluator:
 
     # -- references ---------------------------------------------------------------------------
 
+    def _keys(self, ref: Reference, field: str, line: Mapping[str, Any]) -> list[str]:
+        """The references `ref` reads in a field of the line: read once per line, though
+        several rules look for them."""
+        if self._keys_of != line["id"]:
+            self._keys_of, self._key_cache = line["id"], {}
+        key = (ref.extractor, field)
+        found = self._key_cache.get(key)
+        if found is None:
+            found = self._key_cache[key] = ref.extractor.keys(line.get(field))
+        return found
+
     def _referenced(
         self, rule: MatchRule, line: Mapping[str, Any]
     ) -> tuple[list[tuple[OpenItem, bool, Message]], list[tuple[str, Reference]]]:
@@ -229,7 +252,7 @@ class Evaluator:
         seen: set[int] = set()
         for ref in rule.references:
             for field in ref.in_fields:
-                for key in ref.extractor.keys(line.get(field)):
+                for key in self._keys(ref, field, line):
                     keys.append((key, ref))
                     for item, typo in self.state.invoices.referenced(ref, key, rule.typos):
                         if item.id in seen:
@@ -335,14 +358,11 @@ class Evaluator:
         if rest <= ZERO:
             return None
         ids = {i.id for i in items}
-        others = [
-            i
-            for i in self.state.invoices.of_customer(customer)
-            if i.id not in ids and i.currency == items[0].currency
-        ]
+        oldest = self.state.invoices.oldest(customer, items[0].currency, MAX_CANDIDATES + len(ids))
+        others = [i for i in oldest if i.id not in ids][:MAX_CANDIDATES]
         result = smallest_fitting_set(
             [i.open for i in others],
-            lambda total: self._fits_rest(rule, paid, rest, total),
+            rest - rule.over.allowance(paid),
             rest + rule.under.allowance(paid),
         )
         if result.picked is None or result.other is not None:
@@ -364,13 +384,6 @@ class Evaluator:
             shares, [Decimal(95), amount_score, *customer_parts[1]], reasons, customer
         )
 
-    def _fits_rest(self, rule: MatchRule, paid: Decimal, rest: Decimal, total: Decimal) -> bool:
-        """Whether `total` makes up `rest` within the tolerance the whole payment has."""
-        difference = rest - total
-        if difference < 0:
-            return -difference <= rule.under.allowance(paid)
-        return difference <= rule.over.allowance(paid)
-
     def _customer_parts(
         self, hits: list[CustomerHit] | None, customer: int | None
     ) -> tuple[list[Message], list[Decimal]]:
@@ -384,25 +397,26 @@ class Evaluator:
     def _by_customer(
         self, rule: MatchRule, line: Mapping[str, Any], remaining: Decimal, hit: CustomerHit
     ) -> tuple[list[Alternative], Message | None]:
-        items = self.state.invoices.of_customer(hit.customer)
-        if not items:
+        invoices = self.state.invoices
+        currencies = invoices.currencies(hit.customer)
+        if not currencies:
             return [], _("the customer has no open invoice")
         who = customer_reason(hit)
         currency = line.get("currency")
-        same = [i for i in items if i.currency == currency] or items
-        paid = self._converted(line, remaining, same[0])
+        target_currency = currency if currency in currencies else currencies[0]
+        sample = invoices.oldest(hit.customer, target_currency, MAX_CANDIDATES)
+        if not sample:
+            return [], _("the customer has no open invoice")
+        paid = self._converted(line, remaining, sample[0])
         if paid is None:
-            return [], self._no_rate(line, same[0])
-        same = [i for i in same if i.currency == same[0].currency]
-        exact_only = rule.under.allowance(paid) == 0 and rule.over.allowance(paid) == 0
-        singles = (
-            self.state.invoices.with_amount(hit.customer, paid)
-            if exact_only
-            else [i for i in same if self._fits(rule, paid, i.open)]
+            return [], self._no_rate(line, sample[0])
+        singles = invoices.amount_between(
+            hit.customer,
+            target_currency,
+            paid - rule.over.allowance(paid) * 2,
+            paid + rule.under.allowance(paid) * 2,
         )
-        singles = sorted(
-            (i for i in singles if i.currency == same[0].currency), key=lambda i: i.age
-        )
+        singles = [i for i in singles if self._fits(rule, paid, i.open)]
         alternatives = []
         why: Message | None = None
         for item in singles:
@@ -415,10 +429,12 @@ class Evaluator:
                 why = reason
         if alternatives:
             return alternatives, None
+        same = sample
         if rule.several and len(same) > 1:
-            ceiling = paid + rule.under.allowance(paid)
             found = smallest_fitting_set(
-                [i.open for i in same], lambda total: self._fits(rule, paid, total), ceiling
+                [i.open for i in same],
+                paid - rule.over.allowance(paid),
+                paid + rule.under.allowance(paid),
             )
             sets = [found.picked, found.other] if found.other else [found.picked]
             found_alternatives = []
@@ -441,8 +457,8 @@ class Evaluator:
                 return found_alternatives, None  # two sets: scored alike, so only proposed
             if found.exhausted:
                 why = _("too many combinations of open invoices to try")
-        if rule.partial == "oldest" and paid < sum((i.open for i in same), ZERO):
-            shares = self._spread(line, remaining, same, paid)
+        if rule.partial == "oldest" and invoices.total_exceeds(hit.customer, target_currency, paid):
+            shares = self._spread(line, remaining, _covering(same, paid), paid)
             reasons = [who, _("a partial payment of %(paid)s: the rest stays open", paid=paid)]
             return [
                 self._alternative(shares, [hit.score, Decimal(80)], reasons, hit.customer)
@@ -597,6 +613,17 @@ class Evaluator:
             reasons = [*reasons, _("converted at the rate %(rate)s", rate=rate)]
         score = (sum(scores, ZERO) / len(scores)).quantize(Decimal("0.1"))
         return Alternative(tuple(shares), score, tuple(reasons), customer)
+
+
+def _covering(items: list[OpenItem], paid: Decimal) -> list[OpenItem]:
+    """The oldest of `items` that together hold at least `paid`."""
+    total, taken = ZERO, []
+    for item in items:
+        taken.append(item)
+        total += item.open
+        if total >= paid:
+            break
+    return taken
 
 
 def _back(amount: Decimal, rate: Decimal, line: Mapping[str, Any]) -> Decimal:

@@ -112,7 +112,7 @@ def is_cut(text: str | None) -> bool:
 
 def normal_iban(text: str | None) -> str:
     """An IBAN without spaces, upper case: the form schwifty stores."""
-    return re.sub(r"\s+", "", text or "").upper()
+    return "".join((text or "").split()).upper()
 
 
 def aliases_of(text: str | None) -> list[str]:

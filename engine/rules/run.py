@@ -41,9 +41,10 @@ from engine.rules.state import (
     load_decisions,
     load_open_invoices,
     load_rates,
+    rounded,
 )
 from engine.storage.database import Database
-from engine.storage.records import CHUNK, normalise
+from engine.storage.records import CHUNK
 from engine.storage.repository import Repository
 
 Progress = Callable[[int, int], None]
@@ -135,6 +136,9 @@ class Run:
         if not got.scalar_one():
             raise Conflict(_("another matching run is in progress; try again when it ends"))
 
+    def _line(self, row: Any) -> dict[str, Any]:
+        return rounded(dict(row), ("amount", "unallocated_amount", "allocated_amount"))
+
     def load(self, line_ids: Iterable[int] | None = None) -> RunState:
         conn, table = self.conn, self.lines_table
         stmt = sa.select(table).where(table.c.amount > 0).order_by(table.c.date, table.c.id)
@@ -142,14 +146,12 @@ class Run:
             stmt = stmt.where(table.c.unallocated_amount > 0)
         lines: list[dict[str, Any]] = []
         if line_ids is None:
-            lines = [normalise(self.source, r) for r in conn.execute(self._locked(stmt)).mappings()]
+            lines = [self._line(r) for r in conn.execute(self._locked(stmt)).mappings()]
         else:
             wanted = sorted(set(line_ids))
             for start in range(0, len(wanted), CHUNK):
                 chunk = stmt.where(table.c.id.in_(wanted[start : start + CHUNK]))
-                lines += [
-                    normalise(self.source, r) for r in conn.execute(self._locked(chunk)).mappings()
-                ]
+                lines += [self._line(r) for r in conn.execute(self._locked(chunk)).mappings()]
             lines.sort(key=lambda r: (r["date"], r["id"]))
         invoices = load_open_invoices(
             conn, self.matching, self.targets_table, self.target, self._locked
@@ -168,8 +170,10 @@ class Run:
         rejected, pending = load_decisions(conn, stable, ids)
         return RunState(lines, invoices, customers, rates, rejected, pending)
 
-    def decide(self, state: RunState, progress: Progress | None = None) -> list[Decision]:
-        evaluator = Evaluator(self.matching, state, self.source.fields)
+    def decide(
+        self, state: RunState, progress: Progress | None = None, explaining: bool = False
+    ) -> list[Decision]:
+        evaluator = Evaluator(self.matching, state, self.source.fields, explaining)
         decisions = []
         total = len(state.lines)
         for n, line in enumerate(state.lines, 1):
@@ -220,6 +224,9 @@ class Run:
             allocated = sum((s.amount for s in best.shares), ZERO)
             owed = allocated - min(difference, ZERO)
             return cls.facts_for(line, first.row, owed + difference, owed, **flags)
+        settled = decision.facts.get("already_paid")
+        if settled is not None:
+            return cls.facts_for(line, settled.row, paid, ZERO, already_paid=True, **flags)
         customer = decision.facts.get("customer")
         target: dict[str, Any] | None = None
         expected: Decimal | None = None
@@ -227,21 +234,24 @@ class Run:
             for row in paid_before.get(customer, ()):
                 if row["amount"] == paid:
                     return cls.facts_for(line, row, paid, ZERO, already_paid=True, **flags)
-            candidates = state.invoices.of_customer(customer)
-            if candidates:
-                nearest = min(candidates, key=lambda i: (abs(i.open - paid), i.age))
+            nearest = state.invoices.nearest(customer, paid)
+            if nearest is not None:
                 target, expected = nearest.row, nearest.open
         return cls.facts_for(line, target, paid, expected, **flags)
 
     def _paid_invoices(
         self, state: RunState, decisions: list[Decision]
     ) -> dict[int, list[dict[str, Any]]]:
-        """Settled invoices of the customers of unmatched lines, for `already_paid`."""
+        """Settled invoices of the customers of unmatched lines whose references name
+        nothing open, for `already_paid` (paid before this run: one query per chunk)."""
         customers = sorted(
             {
                 d.facts["customer"]
                 for d in decisions
-                if d.kind == "unmatched" and d.facts.get("customer") is not None
+                if d.kind == "unmatched"
+                and d.facts.get("dangling")
+                and not d.facts.get("already_paid")
+                and d.facts.get("customer") is not None
             }
         )
         finding = self.matching.customers
@@ -255,7 +265,9 @@ class Run:
                 ref.in_(customers[start : start + CHUNK]), table.c.open_amount <= 0
             )
             for row in self.conn.execute(stmt).mappings():
-                found.setdefault(row[finding.target_field], []).append(normalise(self.target, row))
+                found.setdefault(row[finding.target_field], []).append(
+                    rounded(dict(row), ("amount", "open_amount"))
+                )
         return found
 
     # -- writing ------------------------------------------------------------------------------

@@ -119,7 +119,7 @@ class Reconciliation:
             if state is None or not state.lines:
                 return Explanation(line_id, "skipped", None, [], allocations=allocations)
             state.pending.clear()
-            (decision,) = run.decide(state)
+            (decision,) = run.decide(state, explaining=True)
         return Explanation(
             line_id,
             decision.kind,

@@ -23,7 +23,7 @@ from engine import money
 from engine.appdef.matching import CustomerFinding, Matching, Reference
 from engine.rules import references as refs
 from engine.rules.customers import CustomerIndex
-from engine.storage.records import CHUNK, normalise
+from engine.storage.records import CHUNK
 
 ZERO = Decimal(0)
 FAR_FUTURE = dt.date(9999, 12, 31)
@@ -71,12 +71,17 @@ class Rates:
 
 
 class OpenInvoices:
-    """The open invoices of one run and their indexes."""
+    """The open invoices of one run and their indexes.
+
+    Per customer and currency: the invoices oldest first (settled ones are skipped, and
+    dropped from time to time), and (open amount, age, id) sorted, so that invoices of an
+    amount or within a tolerance of it are found by bisection, not by looking at each.
+    """
 
     def __init__(self, items: Iterable[OpenItem], references: Iterable[Reference]):
         self.items: dict[int, OpenItem] = {}
         self.by_customer: dict[int, list[OpenItem]] = {}
-        self.by_amount: dict[tuple[int, Decimal], list[OpenItem]] = {}
+        self.by_amount: dict[tuple[int, str | None], list[tuple[Decimal, Any, int]]] = {}
         self.by_reference: dict[str, dict[str, list[int]]] = {}
         self._deletions: dict[str, dict[str, set[str]]] = {}
         self.references = {r.name: r for r in references}
@@ -84,14 +89,83 @@ class OpenInvoices:
             self.items[item.id] = item
             if item.customer is not None:
                 self.by_customer.setdefault(item.customer, []).append(item)
-                self.by_amount.setdefault((item.customer, item.open), []).append(item)
+                self.by_amount.setdefault((item.customer, item.currency), []).append(
+                    (item.open, item.age, item.id)
+                )
         for group in self.by_customer.values():
             group.sort(key=lambda i: i.age)
+        self._currencies: dict[int, list[str | None]] = {}
+        for (cid, currency), entries in self.by_amount.items():
+            entries.sort()
+            self._currencies.setdefault(cid, []).append(currency)
+        shared: dict[tuple[bool, str], dict[str, list[int]]] = {}
         for ref in self.references.values():
+            # RF and whole references index a target alike: one index serves them all.
+            key_of = (ref.extractor.kind != "pattern", ref.target_field)
+            if ref.extractor.kind != "pattern" and key_of in shared:
+                self.by_reference[ref.name] = shared[key_of]
+                continue
             index = self.by_reference.setdefault(ref.name, {})
+            shared[key_of] = index
             for item in self.items.values():
                 for key in ref.extractor.target_keys(_text(item.row.get(ref.target_field))):
                     index.setdefault(key, []).append(item.id)
+
+    def currencies(self, customer: int) -> list[str | None]:
+        return self._currencies.get(customer, [])
+
+    def oldest(self, customer: int, currency: str | None, limit: int) -> list[OpenItem]:
+        """Up to `limit` open invoices of the customer in `currency`, oldest first."""
+        group = self.by_customer.get(customer, [])
+        found: list[OpenItem] = []
+        skipped = 0
+        for item in group:
+            if item.open <= ZERO:
+                skipped += 1
+                continue
+            if item.currency == currency:
+                found.append(item)
+                if len(found) >= limit:
+                    break
+        if skipped > 64 and skipped * 2 > len(group):
+            self.by_customer[customer] = [i for i in group if i.open > ZERO]
+        return found
+
+    def total_exceeds(self, customer: int, currency: str | None, amount: Decimal) -> bool:
+        """Whether the customer has more than `amount` open in `currency`."""
+        total = ZERO
+        for item in self.by_customer.get(customer, ()):
+            if item.open > ZERO and item.currency == currency:
+                total += item.open
+                if total > amount:
+                    return True
+        return False
+
+    def amount_between(
+        self, customer: int, currency: str | None, low: Decimal, high: Decimal
+    ) -> list[OpenItem]:
+        """Open invoices of the customer whose open amount is in [low, high], oldest first."""
+        entries = self.by_amount.get((customer, currency), [])
+        start = bisect.bisect_left(entries, (low,))
+        found = []
+        for open_, _age, item_id in entries[start:]:
+            if open_ > high:
+                break
+            found.append(self.items[item_id])
+        return sorted(found, key=lambda i: i.age)
+
+    def nearest(self, customer: int, amount: Decimal) -> OpenItem | None:
+        """The open invoice of the customer whose open amount is closest to `amount`."""
+        best: OpenItem | None = None
+        for currency in self.currencies(customer):
+            entries = self.by_amount[(customer, currency)]
+            i = bisect.bisect_left(entries, (amount,))
+            for j in (i - 1, i):
+                if 0 <= j < len(entries):
+                    item = self.items[entries[j][2]]
+                    if best is None or abs(item.open - amount) < abs(best.open - amount):
+                        best = item
+        return best
 
     def referenced(self, ref: Reference, key: str, typos: int) -> list[tuple[OpenItem, bool]]:
         """Open invoices named by `key` through `ref` (exactly, else within one typo)."""
@@ -107,6 +181,14 @@ class OpenInvoices:
             if self.items[i].open > ZERO
         ]
 
+    def settled(self, keys: Iterable[tuple[str, Reference]]) -> OpenItem | None:
+        """An invoice the keys name that this run (or a person) has settled already."""
+        for key, ref in keys:
+            for i in self.by_reference.get(ref.name, {}).get(key, ()):
+                if self.items[i].open <= ZERO:
+                    return self.items[i]
+        return None
+
     def _deletion_index(self, name: str) -> dict[str, set[str]]:
         """Deletion form -> keys, built the first time a rule allows a typo."""
         found = self._deletions.get(name)
@@ -118,22 +200,27 @@ class OpenInvoices:
                         found.setdefault(probe, set()).add(key)
         return found
 
-    def of_customer(self, customer: int) -> list[OpenItem]:
-        """The customer's open invoices, oldest first."""
-        return [i for i in self.by_customer.get(customer, ()) if i.open > ZERO]
-
-    def with_amount(self, customer: int, amount: Decimal) -> list[OpenItem]:
-        return [i for i in self.by_amount.get((customer, amount), ()) if i.open == amount]
-
     def settle(self, item: OpenItem, amount: Decimal) -> None:
         """Take `amount` off what is open (an allocation or a write-off the run made)."""
         if item.customer is not None:
-            bucket = self.by_amount.get((item.customer, item.open))
-            if bucket and item in bucket:
-                bucket.remove(item)
+            entries = self.by_amount.get((item.customer, item.currency), [])
+            i = bisect.bisect_left(entries, (item.open, item.age, item.id))
+            if i < len(entries) and entries[i][2] == item.id:
+                del entries[i]
         item.open -= amount
         if item.customer is not None and item.open > ZERO:
-            self.by_amount.setdefault((item.customer, item.open), []).append(item)
+            bisect.insort(entries, (item.open, item.age, item.id))
+
+
+def rounded(row: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """The row with these money fields at their currency's places (100.0000 -> 100.00):
+    the few a run compares and prints, not every money field as `normalise` does."""
+    currency = row.get("currency")
+    for name in fields:
+        value = row.get(name)
+        if value is not None:
+            row[name] = money.round_money(value, currency)
+    return row
 
 
 def _text(value: Any) -> str | None:
@@ -190,7 +277,9 @@ def load_open_invoices(
     stmt = locked(sa.select(*columns).where(open_column(target) > 0))
     keys = [c.name for c in columns]
     items = (
-        open_item(matching, normalise(entity, dict(zip(keys, values, strict=True))))
+        open_item(
+            matching, rounded(dict(zip(keys, values, strict=True)), ("open_amount", "amount"))
+        )
         for values in conn.execute(stmt)
     )
     used = {r.name: r for rule in matching.rules for r in rule.references}

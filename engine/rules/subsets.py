@@ -2,21 +2,29 @@
 
 A customer who pays three invoices with one transfer sends their total. Among the
 customer's open invoices (oldest first) the search looks for the fewest whose total
-fits the payment; among sets of one size the first in age order wins, so the answer is
-deterministic. It looks at no more than `MAX_CANDIDATES` invoices and `MAX_STEPS` partial
-sums: a customer with hundreds of open invoices costs the same bounded time, and the
-search says it gave up rather than trying for ever.
+lies in [low, high] (the payment, widened by the rule's tolerance); among sets of one
+size the first in age order wins, so the answer is deterministic, and a second set of
+that size is reported too (then the answer is only a guess).
+
+Meet in the middle: a set of k invoices is its first k//2 (by age) and the rest, so the
+totals of all halves are listed once, sorted, and each first half finds the second
+halves that complete it by bisection. At most `MAX_CANDIDATES` invoices and sets of up
+to `MAX_SIZE` are looked at, which bounds the work whatever the customer holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import bisect
+import functools
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
 MAX_CANDIDATES = 24
-MAX_SIZE = 6
-MAX_STEPS = 20_000
+MAX_SIZE = 4
+MAX_STEPS = 50_000
+SCALE = 4  # amounts compared as whole ten-thousandths
 
 
 @dataclass(frozen=True)
@@ -26,39 +34,69 @@ class SubsetResult:
     other: tuple[int, ...] | None = None  # another set of the same size that fits too
 
 
+class _Halves:
+    """Every set of s positions with its total, sorted by total, built on first use."""
+
+    def __init__(self, values: list[int]):
+        self.values = values
+        self.by_size: dict[int, tuple[list[int], list[tuple[int, ...]]]] = {}
+
+    def of(self, size: int) -> tuple[list[int], list[tuple[int, ...]]]:
+        known = self.by_size.get(size)
+        if known is None:
+            combos = sorted(
+                (sum(self.values[i] for i in c), c)
+                for c in itertools.combinations(range(len(self.values)), size)
+            )
+            known = self.by_size[size] = ([t for t, _c in combos], [c for _t, c in combos])
+        return known
+
+
+@functools.lru_cache(maxsize=256)
+def _halves(values: tuple[int, ...]) -> _Halves:
+    """The halves of one list of amounts, kept: the lines of one customer share them."""
+    return _Halves(list(values))
+
+
 def smallest_fitting_set(
     amounts: Sequence[Decimal],
-    fits: Callable[[Decimal], bool],
-    ceiling: Decimal,
+    low: Decimal,
+    high: Decimal,
     max_size: int = MAX_SIZE,
     max_steps: int = MAX_STEPS,
 ) -> SubsetResult:
-    """The positions of the fewest amounts (earliest first at equal size) whose total
-    `fits`, and another set of that size when there is one (then the answer is a guess);
-    `ceiling` is the largest total that could fit (amounts are positive), so partial sums
-    beyond it are not explored."""
-    amounts = list(amounts[:MAX_CANDIDATES])
+    """The positions of the fewest amounts (earliest first at equal size) whose total lies
+    in [low, high], and another set of that size when there is one. Amounts are positive."""
+    values = [int(a.scaleb(SCALE)) for a in amounts[:MAX_CANDIDATES]]
+    lo, hi = (
+        int(low.scaleb(SCALE).to_integral_value(rounding="ROUND_CEILING")),
+        int(high.scaleb(SCALE).to_integral_value(rounding="ROUND_FLOOR")),
+    )
+    ascending = sorted(values)
+    halves = _halves(tuple(values))
     steps = 0
-    for size in range(1, min(max_size, len(amounts)) + 1):
-        stack: list[tuple[int, Decimal, tuple[int, ...]]] = [(0, Decimal(0), ())]
-        first: tuple[int, ...] | None = None
-        # Depth first, lowest positions first: the first set found is the oldest.
-        while stack:
-            start, total, chosen = stack.pop()
-            if len(chosen) == size:
-                if fits(total):
-                    if first is not None:
-                        return SubsetResult(first, other=chosen)
-                    first = chosen
-                continue
+    for size in range(1, min(max_size, len(values)) + 1):
+        if sum(ascending[:size]) > hi:
+            break  # every bigger set is bigger still
+        if sum(ascending[-size:]) < lo:
+            continue
+        first_size = size // 2
+        totals, combos = halves.of(size - first_size)
+        found: list[tuple[int, ...]] = []
+        # In age order (combinations come lexicographically): the first set found is the oldest.
+        for head in itertools.combinations(range(len(values)), first_size):
             steps += 1
             if steps > max_steps:
-                return SubsetResult(first, exhausted=True)
-            need = size - len(chosen)
-            for i in range(len(amounts) - need, start - 1, -1):  # pushed last = popped first
-                new_total = total + amounts[i]
-                if new_total <= ceiling:
-                    stack.append((i + 1, new_total, (*chosen, i)))
-        if first is not None:
-            return SubsetResult(first)
+                return SubsetResult(found[0] if found else None, exhausted=True)
+            base = sum(values[i] for i in head)
+            start = bisect.bisect_left(totals, lo - base)
+            end = bisect.bisect_right(totals, hi - base)
+            last = head[-1] if head else -1
+            tails = sorted(combos[j] for j in range(start, end) if combos[j][0] > last)
+            for tail in tails[: 2 - len(found)]:
+                found.append((*head, *tail))
+            if len(found) == 2:
+                return SubsetResult(found[0], other=found[1])
+        if found:
+            return SubsetResult(found[0])
     return SubsetResult(None)
