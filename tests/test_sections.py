@@ -122,9 +122,10 @@ def test_unknown_key_inside_a_section_of_the_apps_is_located(apps_copy: Path) ->
     text = text.replace("      then: auto", "      thne: auto", 1)
     receivables.write_text(text, encoding="utf-8")
     line = text.splitlines().index("      thne: auto") + 1
+    rule_line = text.splitlines().index("    - name: reference and amount") + 1
     _, errors = check_apps([apps_copy])
     assert [str(e) for e in errors] == [
-        f"{receivables}:{line - 2}:7: matching.rules[0]: in rule `reference and amount`: "
+        f"{receivables}:{rule_line}:7: matching.rules[0]: in rule `reference and amount`: "
         "'then' is a required property",
         f"{receivables}:{line}:7: matching.rules[0].thne: in rule `reference and amount`: "
         "unknown key 'thne' (did you mean 'then'?); known keys: accept, amount, customer, "
