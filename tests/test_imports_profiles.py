@@ -243,12 +243,14 @@ def test_xlsx_rows_with_typed_cells(repo, tmp_path):
     sheet.append(["Date", "Memo", "Amount"])
     sheet.append([__import__("datetime").date(2026, 3, 5), "INV-000400", 99.5])
     sheet.append(["2026-03-06", "fee", "-1.25"])
+    sheet.append([__import__("datetime").datetime(2026, 3, 7, 9, 30), "typed time", 2])
     path = tmp_path / "bank.xlsx"
     book.save(path)
     result = run(repo, "sheet", path)
-    assert result.created == 2
+    assert result.created == 3
     assert [(str(r["date"]), r["amount"]) for r in lines(repo)] == [
         ("2026-03-05", Decimal("99.50")), ("2026-03-06", Decimal("-1.25")),
+        ("2026-03-07", Decimal("2.00")),
     ]  # fmt: skip
 
 

@@ -34,6 +34,13 @@ TEXT_JOIN = " "
 class _Tabular(StatementFormat):
     """One statement: the whole file. Its entries stream; problems gather in `errors`."""
 
+    # Formats every file of the kind may use besides the profile's (XLSX date cells).
+    typed_dates: tuple[str, ...] = ()
+
+    @property
+    def date_formats(self) -> tuple[str, ...]:
+        return (*self.profile.date_formats, *self.typed_dates)
+
     def statements(self) -> Iterator[Statement]:
         p = self.profile
         try:
@@ -134,7 +141,7 @@ class _Tabular(StatementFormat):
                 continue
             try:
                 if target in ("date", "value_date"):
-                    result[target] = values.date(text, p.date_formats)
+                    result[target] = values.date(text, self.date_formats)
                 else:
                     result[target] = text
             except values.ValueProblem as exc:
@@ -224,3 +231,4 @@ class CSV(_Tabular):
 @register
 class XLSX(_Tabular):
     name = "xlsx"
+    typed_dates = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%S")  # date and date-time cells, as read
