@@ -121,7 +121,6 @@ def bank_line_values(invoices: Sequence[dict[str, Any]], seed: int = 3) -> list[
                 "memo": f"Payment {inv['number']} thank you",
                 "reference": f"E2E-{i + 1:09d}",
                 "account": "DE89370400440532013000",
-                "statement_id": f"STMT-{inv['issue_date']:%Y-%m}",
             }
         )
     return out

@@ -360,7 +360,6 @@ def _payments(
                 "memo": _memo(rng, inv["number"], customer),
                 "reference": f"E2E{rng.randint(10**11, 10**12 - 1)}",
                 "account": OUR_ACCOUNTS[inv["currency"]],
-                "statement_id": f"{inv['currency']}-{on:%Y-%m}",
                 "_invoices": 1,
             }
             plan.bank_lines.append(line)
@@ -439,7 +438,6 @@ def _extra_bank_lines(
                 "memo": f"{inv['number']} {customer}" if n % 3 else "payment",
                 "reference": f"E2E{rng.randint(10**11, 10**12 - 1)}",
                 "account": OUR_ACCOUNTS[inv["currency"]],
-                "statement_id": f"{inv['currency']}-{on:%Y-%m}",
             }
         )
     month = today.replace(day=1)
@@ -458,7 +456,6 @@ def _extra_bank_lines(
                     "counterparty": bank,
                     "memo": f"Account maintenance fee {month:%m/%Y}",
                     "account": OUR_ACCOUNTS[currency],
-                    "statement_id": f"{currency}-{end:%Y-%m}",
                 }
             )
 
