@@ -30,6 +30,7 @@ INVOICE = Extractor("pattern", r"(?i)(?:\binv(?:oice)?|\bre|#)\s*[-:.#]?\s*(\d{3
         ("Societe Generale SA", "Société Générale"),
         ("上海华东贸易", "上海华东贸易有限公司"),
         ("STRASSE BAU AG", "Straße Bau"),
+        ("SCHMIDT UND SOEHNE", "Schmidt & Söhne KG"),
     ],
 )
 def test_bank_noise_is_normalised_away(bank: str, ours: str) -> None:

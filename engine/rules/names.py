@@ -66,7 +66,11 @@ _LEGAL_WORDS = (
     "pty",
     "kk",
 )
-_LEGAL = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in _LEGAL_WORDS) + r")\b")
+# "Schmidt & Söhne", "Schmidt und Soehne", "Schmidt and Sons": the connector says nothing.
+_CONNECTORS = ("und", "and", "et", "y", "e")
+_LEGAL = re.compile(
+    r"\b(?:" + "|".join(re.escape(w) for w in (*_LEGAL_WORDS, *_CONNECTORS)) + r")\b"
+)
 # Chinese legal forms are suffixes with no word boundary: 上海某某贸易有限公司.
 _CJK_LEGAL = re.compile(r"(?:股份有限公司|有限责任公司|有限公司|集团公司|公司)$")
 _NOT_WORD = re.compile(r"[^\w]+|_")
