@@ -98,11 +98,11 @@ def test_fields_no_section_names_get_a_section_of_their_own(appset, customer):
     bank_line = appset.entity("receivables.bank_line")  # no sections at all
     spec = form_spec(bank_line)
     assert spec.sections[0].title == "Bank line"
-    assert [f.name for f in spec.sections[0].fields][:3] == ["date", "amount", "currency"]
+    # in the order the YAML declares them
+    assert [f.name for f in spec.sections[0].fields][:3] == list(bank_line.fields)[:3]
     # customer's sections skip nothing editable, so no "More" section appears
     assert [s.title for s in form_spec(customer).sections] == [
-        "Contact",
-        "Terms and credit",
+        *(s.title for s in customer.sections),
         "Calculated",
     ]
 
