@@ -85,7 +85,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     security.init_app(app)
     throttle.init_app(app)
 
-    from web import api, auth, i18n, imports, records, tokens, views
+    from web import api, auth, i18n, imports, reconcile, records, tokens, views
 
     i18n.init_app(app)
     auth.init_app(app)
@@ -96,6 +96,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(records.bp)
     app.register_blueprint(tokens.bp)
     app.register_blueprint(imports.bp)
+    app.register_blueprint(reconcile.bp)
     return app
 
 

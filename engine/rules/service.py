@@ -125,7 +125,7 @@ class Reconciliation:
             decision.kind,
             decision.rule,
             [
-                {"rule": a.rule, "fired": a.fired, "reason": str(a.reason), "msgid": a.reason.msgid}
+                {"rule": a.rule, "fired": a.fired, "reason": a.reason, "msgid": a.reason.msgid}
                 for a in decision.attempts
             ],
             [_alternative_json(a) for a in decision.alternatives],
@@ -507,6 +507,6 @@ def _alternative_json(alt: Alternative) -> dict[str, Any]:
     return {
         "score": str(alt.score),
         "customer": alt.customer,
-        "reasons": [str(r) for r in alt.reasons],
+        "reasons": list(alt.reasons),  # Messages: English as JSON, translatable on a page
         "shares": json.loads(proposal_json([alt]))[0],
     }
