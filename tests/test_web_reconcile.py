@@ -16,10 +16,13 @@ R = "receivables."
 
 
 def seed(app) -> dict[str, int]:
-    """A customer with an alias, invoices, and lines that leave one of each outcome."""
+    """Two customers, their invoices, and lines that leave one of each outcome: settled by a
+    rule, a partial payment proposed, two invoices alike proposed, and one left open."""
     db = app.extensions["formwork"].db
     repo = db.repository(Principal.system("test"))
-    mueller = repo.create(R + "customer", {"name": "Müller Maschinenbau GmbH"})["id"]
+    mueller = repo.create(
+        R + "customer", {"name": "Müller Maschinenbau GmbH", "iban": "DE89370400440532013000"}
+    )["id"]
     acme = repo.create(R + "customer", {"name": "ACME GmbH"})["id"]
     ids = {"mueller": mueller, "acme": acme}
     for n, (number, customer, amount) in enumerate(
@@ -44,17 +47,18 @@ def seed(app) -> dict[str, int]:
                 "memo": "Zahlung INV000123",
                 "counterparty": "Mueller Maschinenbau",
             },
-            {
+            {  # the customer's IBAN, a payer name the customer does not know, no reference
                 "date": "2026-02-02",
-                "amount": 180,
-                "memo": "Rechnung 124",
-                "counterparty": "Someone",
+                "amount": 120,
+                "memo": "Abschlag",
+                "counterparty": "MM Buchhaltung",
+                "counterparty_iban": "DE89 3704 0044 0532 0130 00",
             },
             {"date": "2026-02-03", "amount": 300, "memo": "payment", "counterparty": "ACME GMBH"},
             {"date": "2026-02-04", "amount": 200, "memo": "two invoices", "counterparty": "Nobody"},
         ],
     )
-    ids.update(line_auto=lines[0], line_fee=lines[1], line_twins=lines[2], line_free=lines[3])
+    ids.update(line_auto=lines[0], line_part=lines[1], line_twins=lines[2], line_free=lines[3])
     Reconciliation(db, Principal.system("test")).run()
     return ids
 
@@ -76,9 +80,9 @@ def test_the_workbench_shows_suggestions_lines_allocations_and_runs(app, login, 
     page = client.get("/reconcile/")
     assert page.status_code == 200, page.text
     text = page.text
-    assert "reference, bank fee deducted" in text  # the rule of a suggestion
-    assert "reference INV-000124 found in Memo" in text  # its reasons, field as its label
-    assert "written off as Bank fee" in text or "bank fee" in text.lower()
+    assert "customer, partial payment" in text  # the rule of a suggestion
+    assert "customer recognised by IBAN" in text  # its reasons
+    assert "reference INV-000123 found in Memo" in text  # an allocation's, field as its label
     assert "Option 2" in text  # two invoices of ACME score alike: both listed
     assert f'value="{ids["line_free"]}"' in text  # the unmatched line can be ticked
     assert "reference and amount" in text  # the rule's allocation, ready to undo
@@ -90,20 +94,20 @@ def test_the_workbench_shows_suggestions_lines_allocations_and_runs(app, login, 
 def test_confirm_then_undo_through_the_forms(app, login, client):
     ids = seed(app)
     login("clerk")
-    suggestion = open_suggestion(app, ids["line_fee"])
+    suggestion = open_suggestion(app, ids["line_part"])
     done = client.post("/reconcile/suggestions", data={"confirm_one": f"{suggestion['id']}:0"})
     assert done.status_code == 302
-    (allocation,) = rows(app, "allocation", bank_line=ids["line_fee"])
-    assert allocation["amount"] == Decimal("180.00") and allocation["matched_by"] == "suggestion"
+    (allocation,) = rows(app, "allocation", bank_line=ids["line_part"])
+    assert allocation["amount"] == Decimal("120.00") and allocation["matched_by"] == "suggestion"
     invoice = rows(app, "invoice", id=ids["INV-000124"])[0]
-    assert invoice["open_amount"] == Decimal("0.00")  # 20.00 written off as a bank fee
+    assert invoice["open_amount"] == Decimal("80.00") and invoice["status"] == "partial"
     page = client.get(done.headers["Location"])
     assert "Confirmed: 1 allocation was made." in page.text
-    assert "Someone" in page.text and "New aliases" in page.text  # the payer, proposed
+    assert "MM Buchhaltung" in page.text and "New aliases" in page.text  # the payer, proposed
 
     undone = client.post("/reconcile/undo", data={"undo_one": str(allocation["id"])})
     assert undone.status_code == 302
-    assert rows(app, "allocation", bank_line=ids["line_fee"]) == []
+    assert rows(app, "allocation", bank_line=ids["line_part"]) == []
     assert rows(app, "invoice", id=ids["INV-000124"])[0]["open_amount"] == Decimal("200.00")
     assert "1 allocation was undone" in client.get("/reconcile/").text
 
@@ -116,14 +120,14 @@ def test_bulk_confirm_a_chosen_alternative_and_reject(app, login, client):
     (allocation,) = rows(app, "allocation", bank_line=ids["line_twins"])
     assert allocation["invoice"] == ids["INV-000201"]  # the second option, as chosen
 
-    fee = open_suggestion(app, ids["line_fee"])
+    fee = open_suggestion(app, ids["line_part"])
     client.post("/reconcile/suggestions", data={"suggestion": [str(fee["id"])], "action": "reject"})
     assert rows(app, "match_suggestion", id=fee["id"])[0]["status"] == "rejected"
     again = client.post(
         "/reconcile/suggestions", data={"suggestion": [str(fee["id"])], "action": "confirm"}
     )
     assert "is not open to decide" in client.get(again.headers["Location"]).text
-    assert rows(app, "allocation", bank_line=ids["line_fee"]) == []
+    assert rows(app, "allocation", bank_line=ids["line_part"]) == []
 
 
 def test_match_two_invoices_to_one_line_by_hand(app, login, client):
@@ -168,7 +172,7 @@ def test_the_pages_in_chinese(app, login, client):
     client.post("/language", data={"locale": "zh_Hans_CN", "next": "/reconcile/"})
     page = client.get("/reconcile/")
     assert "银行流水核销" in page.text and "待决定的建议" in page.text
-    assert "在 附言 中找到参考号 INV-000124" in page.text
+    assert "在 附言 中找到参考号 INV-000123" in page.text
     why = client.get(f"/reconcile/lines/{ids['line_free']}")
     assert "没有规则能核销这笔流水。" in why.text
 
@@ -176,13 +180,13 @@ def test_the_pages_in_chinese(app, login, client):
 def test_alias_proposals_are_applied_only_when_accepted(app, login, client):
     ids = seed(app)
     login("clerk")
-    fee = open_suggestion(app, ids["line_fee"])
+    fee = open_suggestion(app, ids["line_part"])
     client.post("/reconcile/suggestions", data={"confirm_one": f"{fee['id']}:0"})
     (proposal,) = rows(app, "match_suggestion", kind="alias", status="open")
-    assert proposal["alias"] == "Someone"
+    assert proposal["alias"] == "MM Buchhaltung"
     assert not rows(app, "customer", id=ids["mueller"])[0].get("aliases")
     client.post("/reconcile/aliases", data={"accept": str(proposal["id"])})
-    assert "Someone" in rows(app, "customer", id=ids["mueller"])[0]["aliases"]
+    assert "MM Buchhaltung" in rows(app, "customer", id=ids["mueller"])[0]["aliases"]
 
 
 def test_a_run_in_the_background_reports_its_progress(app, login, client):
@@ -217,9 +221,9 @@ def test_a_viewer_sees_but_cannot_change(app, login, client):
     ids = seed(app)
     login("viewer")
     page = client.get("/reconcile/")
-    assert page.status_code == 200 and "reference, bank fee deducted" in page.text
+    assert page.status_code == 200 and "customer, partial payment" in page.text
     assert 'name="confirm_one"' not in page.text and 'name="dry_run"' not in page.text
-    fee = open_suggestion(app, ids["line_fee"])
+    fee = open_suggestion(app, ids["line_part"])
     refused = client.post("/reconcile/suggestions", data={"confirm_one": f"{fee['id']}:0"})
     assert refused.status_code == 403
     allocation = rows(app, "allocation", bank_line=ids["line_auto"])[0]
@@ -248,13 +252,14 @@ def test_decisions_need_the_csrf_token(csrf_app):
     client = csrf_app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
     client.post("/login", data={"username": "clerk", "password": "clerk-pass", "csrf_token": token})
-    fee = open_suggestion(csrf_app, ids["line_fee"])
+    fee = open_suggestion(csrf_app, ids["line_part"])
     refused = client.post("/reconcile/suggestions", data={"confirm_one": f"{fee['id']}:0"})
     assert (
-        refused.status_code == 400 and rows(csrf_app, "allocation", bank_line=ids["line_fee"]) == []
+        refused.status_code == 400
+        and rows(csrf_app, "allocation", bank_line=ids["line_part"]) == []
     )
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/reconcile/").text).group(1)
     ok = client.post(
         "/reconcile/suggestions", data={"confirm_one": f"{fee['id']}:0", "csrf_token": token}
     )
-    assert ok.status_code == 302 and rows(csrf_app, "allocation", bank_line=ids["line_fee"])
+    assert ok.status_code == 302 and rows(csrf_app, "allocation", bank_line=ids["line_part"])
