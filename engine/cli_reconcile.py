@@ -14,6 +14,7 @@ object, a stable interface for scripts and benchmarks:
     amounts              {"auto", "suggested", "unmatched"}: Decimal strings, line currency
     allocations          allocation records written
     write_offs           write-off records written
+    credit_notes         credit notes allocated to invoices (after the lines)
     by_rule              {rule name: lines it decided}
     by_class             {difference class: lines classified}
     seconds              wall time of the run, database writes included

@@ -67,6 +67,12 @@ class World:
         for inv in given.get("invoices", []):
             values = {**inv, "customer": self.customers[inv["customer"]]}
             self.invoices[inv["number"]] = repo.create(R + "invoice", values)["id"]
+        self.credit_notes: dict[str, int] = {}
+        for note in given.get("credit_notes", []):
+            values = {**note, "customer": self.customers[note["customer"]]}
+            if "invoice" in note:
+                values["invoice"] = self.invoices[note["invoice"]]
+            self.credit_notes[note["number"]] = repo.create(R + "credit_note", values)["id"]
         for rate in given.get("exchange_rates", []):
             repo.create(R + "exchange_rate", rate)
         self.lines = repo.bulk_create(
@@ -109,7 +115,9 @@ def do_step(service: Reconciliation, world: World, step: dict[str, Any]) -> None
         chosen = next(s for s in open_ if world.line_no[s["bank_line"]] == arg)
         getattr(service, action)(chosen["id"])
     elif action == "undo":
-        allocations = [a for a in world.rows("allocation") if world.line_no[a["bank_line"]] == arg]
+        allocations = [
+            a for a in world.rows("allocation") if world.line_no.get(a["bank_line"]) == arg
+        ]
         service.undo_many([a["id"] for a in allocations])
     elif action == "match":
         service.match(
@@ -136,6 +144,7 @@ def check(world: World, expect: dict[str, Any]) -> None:
                 "rule": a["rule"],
             }
             for a in world.rows("allocation")
+            if a["bank_line"] is not None
         ]
         wanted = [
             {
@@ -150,6 +159,18 @@ def check(world: World, expect: dict[str, Any]) -> None:
             for a in [*got, *wanted]:
                 a.pop("rule")
         assert sorted(got, key=str) == sorted(wanted, key=str)
+    if "credit_allocations" in expect:
+        notes = {i: n for n, i in world.credit_notes.items()}
+        got_c = [
+            {
+                "credit_note": notes[a["credit_note"]],
+                "invoice": world.number[a["invoice"]],
+                "amount": a["amount"],
+            }
+            for a in world.rows("allocation")
+            if a["credit_note"] is not None
+        ]
+        assert got_c == [{**c, "amount": money(c["amount"])} for c in expect["credit_allocations"]]
     suggestions = world.rows("match_suggestion")
     if "suggestions" in expect:
         got_s = [

@@ -110,21 +110,22 @@ def reasons_text(stored: str | None, locale: str | None = None) -> list[str]:
 
 
 def proposal_json(alternatives: list[Alternative]) -> str:
+    """The alternatives as stored on a suggestion: compact, zero parts left out."""
+
+    def share(s: Share) -> dict[str, Any]:
+        out: dict[str, Any] = {"invoice": s.invoice, "amount": str(s.amount)}
+        if s.source_amount != s.amount:
+            out["source_amount"] = str(s.source_amount)
+        if s.write_off:
+            out["write_off"] = str(s.write_off)
+        if s.exchange_rate is not None:
+            out["exchange_rate"] = str(s.exchange_rate)
+        if s.difference:
+            out["difference"] = str(s.difference)
+        return out
+
     return json.dumps(
-        [
-            [
-                {
-                    "invoice": s.invoice,
-                    "amount": str(s.amount),
-                    "source_amount": str(s.source_amount),
-                    "write_off": str(s.write_off),
-                    "exchange_rate": None if s.exchange_rate is None else str(s.exchange_rate),
-                    "difference": str(s.difference),
-                }
-                for s in alt.shares
-            ]
-            for alt in alternatives
-        ]
+        [[share(s) for s in alt.shares] for alt in alternatives], separators=(",", ":")
     )
 
 

@@ -25,6 +25,7 @@ from engine.errors import Conflict, FormworkError
 from engine.i18n import _
 from engine.permissions import Principal
 from engine.rules import classify as cls
+from engine.rules.credits import allocation_of, load_credit_notes, settle_credit_notes
 from engine.rules.customers import CustomerIndex
 from engine.rules.evaluate import Evaluator, line_open
 from engine.rules.outcome import (
@@ -85,6 +86,7 @@ class RunResult:
     unmatched_amount: Decimal = ZERO
     allocations: int = 0
     write_offs: int = 0
+    credit_notes: int = 0
     seconds: float = 0.0
     by_rule: dict[str, int] = field(default_factory=dict)
     by_class: dict[str, int] = field(default_factory=dict)
@@ -107,6 +109,7 @@ class RunResult:
             },
             "allocations": self.allocations,
             "write_offs": self.write_offs,
+            "credit_notes": self.credit_notes,
             "by_rule": dict(sorted(self.by_rule.items())),
             "by_class": dict(sorted(self.by_class.items())),
             "seconds": round(self.seconds, 3),
@@ -173,6 +176,10 @@ class Run:
     def decide(
         self, state: RunState, progress: Progress | None = None, explaining: bool = False
     ) -> list[Decision]:
+        if self.matching.credit_notes is not None and not explaining:
+            notes_table = self.db.table(self.matching.credit_notes)
+            notes = load_credit_notes(self.conn, notes_table, self._locked)
+            state.credit_shares = settle_credit_notes(notes, state.invoices)
         evaluator = Evaluator(self.matching, state, self.source.fields, explaining)
         decisions = []
         total = len(state.lines)
@@ -276,6 +283,7 @@ class Run:
         lines = {r["id"]: r for r in state.lines}
         result = summarise(self.matching, decisions, lines, dry_run=run_id is None)
         result.run_id = run_id
+        result.credit_notes = len({c.credit_note for c in state.credit_shares})
         if run_id is None:
             return result
         allocations, write_offs, suggestions = [], [], []
@@ -295,6 +303,9 @@ class Run:
             self._bulk("write_off", write_offs)
             result.write_offs = len(write_offs)
         self._bulk("match_suggestion", suggestions)
+        credit = [allocation_of(c, run_id, self.matching.version) for c in state.credit_shares]
+        self._bulk("allocation", credit)
+        result.allocations += len(credit)
         return result
 
     def _bulk(self, name: str, records: list[dict[str, Any]]) -> None:

@@ -236,6 +236,7 @@ class RunState:
     rejected: dict[int, set[frozenset[int]]]  # line -> invoice sets people rejected
     pending: set[int]  # lines with a suggestion waiting for a person
     reserved: set[int] = field(default_factory=set)  # invoices this run already suggested
+    credit_shares: list[Any] = field(default_factory=list)  # credit notes settled (credits.py)
 
 
 def target_columns(matching: Matching, target: sa.Table) -> list[sa.Column[Any]]:
