@@ -275,6 +275,21 @@ def migrate(dry_run: bool, allow_destructive: bool) -> None:
         )
 
 
+@cli.command()
+def refresh() -> None:
+    """Compute again the values that follow the date (`refresh: daily`: overdue).
+
+    Run it once a day, shortly after midnight (cron, or the scheduler): an invoice whose
+    due date passed yesterday becomes overdue in lists, filters and reports.
+    """
+    from engine.storage.daily import refresh_daily
+
+    with _database() as db:
+        counts = refresh_daily(db)
+    for entity, changed in counts.items():
+        click.echo(_("%(entity)s: %(count)s changed", entity=entity, count=changed))
+
+
 # -- serve and demo -------------------------------------------------------------------------------
 
 

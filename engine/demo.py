@@ -19,9 +19,11 @@ from typing import Any
 from engine import clock, money
 from engine.appdef import AppSet
 from engine.auth import create_user
+from engine.demo_ledger import LedgerPlan, plan_ledger, write_ledger, write_terms
 from engine.errors import FormworkError
 from engine.permissions import Principal
 from engine.storage import Database, Repository
+from engine.storage.daily import refresh_daily
 
 SEED = 42
 DEMO = Principal.system("demo")  # the demo loader writes on its own authority
@@ -39,6 +41,11 @@ NEEDED = (
     "receivables.bank_line",
     "receivables.allocation",
     "receivables.exchange_rate",
+    "receivables.payment_terms",
+    "receivables.payment_terms_line",
+    "receivables.instalment",
+    "receivables.credit_note",
+    "receivables.write_off",
     "collections.collection_task",
     "collections.contact_log",
     "collections.promise_to_pay",
@@ -186,6 +193,7 @@ class Plan:
     tasks: list[dict[str, Any]] = field(default_factory=list)  # customer/invoice: index
     contacts: list[dict[str, Any]] = field(default_factory=list)  # customer/task: index
     promises: list[dict[str, Any]] = field(default_factory=list)  # customer/invoice: index
+    ledger: LedgerPlan = field(default_factory=LedgerPlan)  # schedules, credits, write-offs
 
 
 def check_apps(appset: AppSet) -> None:
@@ -309,6 +317,7 @@ def build_plan(today: dt.date, seed: int = SEED) -> Plan:
     _extra_bank_lines(rng, plan, today, ibans)
     plan.bank_lines.sort(key=lambda b: b["date"])  # statements run in date order
     _rates(rng, plan, today)
+    plan_ledger(plan, today, seed, OUR_ACCOUNTS, paid)
     _collections(rng, plan, today, paid)
     return plan
 
@@ -628,6 +637,7 @@ def load(db: Database, today: dt.date | None = None, seed: int = SEED) -> bool:
     """Fill an empty database with the demo records; False (and nothing written) if it has data."""
     check_apps(db.appset)
     if has_data(db):
+        refresh_daily(db)  # kept from another day: what fell due since is overdue now
         return False
     plan = build_plan(today or clock.today(), seed)
     repo = db.repository(DEMO)
@@ -638,9 +648,15 @@ def load(db: Database, today: dt.date | None = None, seed: int = SEED) -> bool:
 
 def write(repo: Repository, plan: Plan) -> None:
     customers = repo.bulk_create("receivables.customer", plan.customers)
+    terms = write_terms(repo, plan.ledger)
     invoices = repo.bulk_create(
-        "receivables.invoice", [{**v, "customer": customers[v["customer"]]} for v in plan.invoices]
-    )
+        "receivables.invoice",
+        [
+            {**v, "customer": customers[v["customer"]],
+             "payment_terms": terms[v["payment_terms"]] if "payment_terms" in v else None}
+            for v in plan.invoices
+        ],
+    )  # fmt: skip
     lines = repo.bulk_create(
         "receivables.bank_line",
         [{k: v for k, v in line.items() if not k.startswith("_")} for line in plan.bank_lines],
@@ -653,6 +669,7 @@ def write(repo: Repository, plan: Plan) -> None:
             for a in plan.allocations
         ],
     )
+    write_ledger(repo, plan.ledger, customers, invoices)
     repo.bulk_create("receivables.exchange_rate", plan.rates)
     tasks = repo.bulk_create(
         "collections.collection_task",

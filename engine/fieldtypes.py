@@ -751,6 +751,11 @@ class ComputedType(FieldType):
         "expr": {"$ref": "#/$defs/expression", "description": "the expression"},
         "result": {"type": "string", "description": "the type of the result (default decimal)"},
         "options": {"$ref": "#/$defs/choice_options"},
+        "refresh": {
+            "enum": ["daily"],
+            "description": "daily: the expression may use today(); stored values are "
+            "computed again each day by `formwork refresh` (overdue follows the date)",
+        },
     }
     needs = {"expr": "expr"}
     can_be_result = False

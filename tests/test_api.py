@@ -113,7 +113,8 @@ def test_create_get_update_delete_round_trip(client, login, acme):
     assert record["amount"] == "100.50"
     assert record["due_date"] == "2026-03-31"  # default: issue date + the customer's terms
     assert record["currency"] == "EUR"  # default from the customer
-    assert record["open_amount"] == "100.50" and record["status"] == "open"
+    assert record["open_amount"] == "100.50"
+    assert record["status"] == "overdue"  # 31 March 2026 has passed
     assert record["version"] == 1 and record["created_by"] == "admin"
 
     fetched = client.get(url)
@@ -298,7 +299,7 @@ def test_list_filters_search_and_sort(client, login, acme, invoices):
     assert numbers(body) == ["INV-001"]
     body = js(client.get(f"{INVOICES}?issue_date__lte=2026-01-11&description__contains=en"), 200)
     assert numbers(body) == ["INV-001", "INV-000"]  # default sort: -issue_date
-    body = js(client.get(f"{INVOICES}?status=open&disputed=false&sort=number&limit=2"), 200)
+    body = js(client.get(f"{INVOICES}?status=overdue&disputed=false&sort=number&limit=2"), 200)
     assert numbers(body) == ["INV-000", "INV-001"]
 
 

@@ -127,9 +127,9 @@ def test_load_fills_an_empty_database_once(db):
     repo = db.repository(Principal.system("tester"))
     states = {
         s: repo.count("receivables.invoice", [Filter("status", "eq", s)])
-        for s in ("paid", "partial", "open", "disputed")
+        for s in ("paid", "partial", "open", "disputed", "overdue", "written_off")
     }
-    assert all(states.values()) and sum(states.values()) == 400
+    assert all(states.values()) and sum(states.values()) == 400, states
     overdue = repo.count(
         "receivables.invoice",
         [Filter("open_amount", "gt", 0), Filter("due_date", "lt", "2026-05-10")],
@@ -150,3 +150,33 @@ def test_the_demo_refuses_apps_without_its_entities(appset):
     demo.check_apps(appset)
     with pytest.raises(FormworkError, match=r"missing: receivables\.customer"):
         demo.check_apps(AppSet({}))
+
+
+def test_the_demo_has_schedules_credit_notes_and_write_offs(db):
+    with clock.frozen_at(dt.datetime(2026, 5, 20, 9, 0, tzinfo=dt.UTC)):
+        demo.load(db)
+    repo = db.repository(Principal.system("tester"))
+    R = "receivables."
+    assert repo.count(R + "payment_terms") == 2
+    instalments = repo.query(R + "instalment", sort="due_date").rows
+    assert len(instalments) == 6
+    by_invoice: dict[int, list] = {}
+    for row in instalments:
+        by_invoice.setdefault(row["invoice"], []).append(row)
+    statuses = set()
+    for invoice_id, rows in by_invoice.items():
+        invoice = repo.get(R + "invoice", invoice_id)
+        assert sum(r["amount"] for r in rows) == invoice["amount"]
+        statuses.add(invoice["status"])
+    assert statuses == {"partial", "overdue"}  # one paid its first instalment, one did not
+    notes = repo.query(R + "credit_note", sort="number").rows
+    assert [n["reason"] for n in notes] == ["returned_goods", "cancellation", "price_correction"]
+    assert notes[1]["unallocated_amount"] == 0
+    assert repo.get(R + "invoice", notes[1]["invoice"])["status"] == "paid"  # cancelled by credit
+    assert notes[2]["unallocated_amount"] == Decimal("150.00")  # lowers the balance only
+    offs = repo.query(R + "write_off", sort="id").rows
+    assert [w["reason"] for w in offs] == ["bank_fee", "small_difference", "bad_debt"]
+    assert [repo.get(R + "invoice", w["invoice"])["status"] for w in offs] == [
+        "paid", "paid", "written_off",
+    ]  # fmt: skip
+    assert offs[1]["rule"] and not offs[0]["rule"]

@@ -55,6 +55,7 @@ def test_spec_follows_the_sections_then_puts_computed_fields_last(invoice):
         "written_off_amount",
         "bad_debt_amount",
         "open_amount",
+        "overdue_amount",
         "status",
     ]
     assert all(f.readonly and f.computed and f.widget == "readonly" for f in calculated)

@@ -7,11 +7,14 @@ customer's balance follow from them and are never typed.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
+from engine import clock
 from engine.errors import ValidationError
 from engine.storage import Repository
 
@@ -27,6 +30,12 @@ def reread(repo: Repository, entity: str, row: dict[str, Any]) -> dict[str, Any]
     got = repo.get(R + entity, row["id"])
     assert got is not None
     return got
+
+
+@pytest.fixture(autouse=True)
+def before_anything_is_due() -> Iterator[None]:
+    with clock.frozen_at(dt.datetime(2026, 1, 25, 9, 0, tzinfo=dt.UTC)):
+        yield
 
 
 @pytest.fixture

@@ -235,7 +235,8 @@ def test_export_writes_exact_money_names_for_refs_and_computed_fields(repo, cust
     assert list(rows[0]) == ["id", *repo.entity("receivables.invoice").fields]
     assert rows[0]["customer"] == "ACME GmbH"
     assert rows[0]["amount"] == "1234.50"
-    assert rows[0]["open_amount"] == "1234.50" and rows[0]["status"] == "open"
+    assert rows[0]["open_amount"] == "1234.50"
+    assert rows[0]["status"] == "overdue"  # due 31 Mar 2026
     assert rows[0]["disputed"] == "false" and rows[0]["description"] == ""
     assert rows[1]["amount"] == "150000" and rows[1]["disputed"] == "true"
     data = json.loads(export(repo, "receivables.invoice", "json"))

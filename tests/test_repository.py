@@ -26,6 +26,16 @@ PG_URL = os.environ.get("FORMWORK_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", *(["postgresql"] if PG_URL else [])]
 
 
+# The invoices here are issued in January 2024: on this day none is overdue yet.
+NOTHING_DUE_YET = dt.datetime(2024, 1, 20, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def nothing_due_yet() -> Iterator[None]:
+    with clock.frozen_at(NOTHING_DUE_YET):
+        yield
+
+
 def customer(repo: Repository, name: str = "Acme", **values: Any) -> dict[str, Any]:
     return repo.create(CUSTOMER, {"name": name, **values})
 
@@ -222,6 +232,7 @@ def test_refs_to_missing_records_are_refused(repo: Repository) -> None:
 # -- computed fields ------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("nothing_due_yet")
 def test_computed_fields_follow_allocations(repo: Repository) -> None:
     acme = customer(repo)
     inv = invoice(repo, acme, amount="100.00")
@@ -417,6 +428,7 @@ def test_record_events_inside_the_transaction(db: Database, repo: Repository) ->
     assert deleted.after is None and deleted.before["phone"] == "+1 555 0100"
 
 
+@pytest.mark.usefixtures("nothing_due_yet")
 def test_refreshed_parents_are_announced(db: Database, repo: Repository) -> None:
     acme = customer(repo)
     inv = invoice(repo, acme)
@@ -531,9 +543,14 @@ def qrepo(query_db: Database) -> Repository:
 
 @pytest.fixture(scope="module")
 def invoices(qrepo: Repository) -> list[dict[str, Any]]:
-    """Ten invoices of two customers, issued on consecutive days."""
+    """Ten invoices of two customers, issued on consecutive days, none due yet."""
     repo = qrepo
     acme, beta = customer(repo, "Acme"), customer(repo, "Beta Ltd", currency="JPY")
+    with clock.frozen_at(NOTHING_DUE_YET):
+        return _ten_invoices(repo, acme, beta)
+
+
+def _ten_invoices(repo: Repository, acme: dict, beta: dict) -> list[dict[str, Any]]:
     made = []
     for i in range(10):
         owner = acme if i % 2 == 0 else beta

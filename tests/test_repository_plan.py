@@ -31,6 +31,7 @@ def test_relations_read_only_as_sums_are_summed_in_the_database(appset) -> None:
     assert dict(entity_plan(appset, "receivables.invoice").summed) == {
         "allocation": ("amount",),
         "write_off": ("amount", "bad_debt_amount"),
+        "instalment": ("overdue_amount",),
     }
     assert dict(entity_plan(appset, "receivables.customer").summed) == {
         "invoice": ("open_amount",),

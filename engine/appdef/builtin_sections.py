@@ -1,6 +1,6 @@
 """The built-in sections, imported so that each registers itself, as an extension would."""
 
-from engine.appdef import automations, entities, imports, matching, reports
+from engine.appdef import automations, entities, generate, imports, matching, reports
 
 BUILT_IN = (
     entities.ENTITIES,
@@ -8,4 +8,5 @@ BUILT_IN = (
     matching.MATCHING,
     automations.AUTOMATIONS,
     reports.REPORTS,
+    generate.GENERATE,
 )

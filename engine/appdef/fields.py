@@ -83,12 +83,12 @@ def _expr(draft: FieldDraft, text: Any) -> Iterator[Problem]:
     expr = draft.ctx.builder.expression(draft.ctx.source, (*draft.path, "expr", "="), text)
     if expr is None:
         draft.broken = True
-    elif expr.time_dependent:
+    elif expr.time_dependent and draft.raw.get("refresh") != "daily":
         yield (
             ("expr", "="),
             (
-                "a computed field is stored, so it cannot use "
-                "today() or days_until(); use them in checks, automations or reports"
+                "a computed field is stored, so it cannot use today() or days_until() "
+                "unless it says `refresh: daily`; or use them in checks, automations or reports"
             ),
         )
     else:
@@ -118,6 +118,7 @@ SHAPE_KEYWORDS: Mapping[str, Keyword] = {
     "expr": _expr,
     "result": _copy("result"),
     "currency": _copy("currency_field"),
+    "refresh": _copy("refresh"),
     "pattern": _pattern,
     "pattern_message": _copy("pattern_message"),
 }

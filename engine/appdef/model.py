@@ -15,6 +15,7 @@ from engine.i18n import Text
 
 if TYPE_CHECKING:
     from engine.appdef.automations import Automation
+    from engine.appdef.generate import Generator
     from engine.appdef.imports import ImportProfile
     from engine.appdef.matching import Matching
     from engine.appdef.reports import Report
@@ -66,6 +67,9 @@ class Field:
     expr: Expression | None = None  # computed fields
     result: str | None = None  # computed fields: the result type's name
     currency_field: str | None = None  # money fields
+    # "daily": a computed field that reads today(), stored and computed again each day
+    # (engine.storage.daily), so lists, filters and indexes see the date's value.
+    refresh: str | None = None
 
     @property
     def computed(self) -> bool:
@@ -164,6 +168,7 @@ class App:
     matching: Matching | None = None
     automations: Mapping[str, Automation] = field(default_factory=frozen_map)
     reports: Mapping[str, Report] = field(default_factory=frozen_map)
+    generate: Mapping[str, Generator] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)

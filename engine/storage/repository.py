@@ -24,7 +24,7 @@ from engine.appdef import Entity, Field
 from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.i18n import _
 from engine.permissions import Principal, in_scope
-from engine.storage import fastexpr
+from engine.storage import dependents, fastexpr, generate
 from engine.storage.audit import BATCH, Change, audit, emit
 from engine.storage.conflicts import as_conflict
 from engine.storage.derived import Derivation
@@ -117,6 +117,7 @@ class Repository(Reader):
     def _refreshed(self, ent: Entity, items: list[Change]) -> None:
         """Parents whose computed values a refresh changed: an event, no audit row."""
         self._emit(self.conn, ent, "updated", items)
+        dependents.refresh(self, ent, items)
 
     def _label(self, ent: Entity, row: dict[str, Any]) -> str:
         return self._render_labels(ent, [row], depth=0).get(row["id"], f"#{row['id']}")
@@ -173,6 +174,7 @@ class Repository(Reader):
             self._audit(conn, ent, "create", [(r["id"], None, r) for r in stored])
             self._emit(conn, ent, "created", [(r["id"], None, r) for r in stored])
             self.parents.parents_of(ent, stored)
+            generate.after_write(self, ent, stored)
         return stored if _return_rows else ids
 
     def _insert(
@@ -238,6 +240,8 @@ class Repository(Reader):
             self._audit(conn, ent, "update", [(record_id, current, after)])
             self._emit(conn, ent, "updated", [(record_id, current, after)])
             self.parents.parents_of(ent, [after], before=[current])
+            dependents.refresh(self, ent, [(record_id, current, after)])
+            generate.after_write(self, ent, [after], [current])
         return after
 
     def delete(self, entity: Entity | str, record_id: int, version: int | None = None) -> None:
