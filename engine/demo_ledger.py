@@ -129,7 +129,6 @@ def _pay(plan: Plan, accounts: dict[str, str], i: int, amount: Decimal, on: dt.d
         "date": on, "amount": amount, "currency": "EUR",
         "counterparty": CUSTOMERS[inv["customer"]][0], "memo": inv["number"],
         "reference": f"E2E-{inv['number']}", "account": accounts["EUR"],
-        "statement_id": f"EUR-{on:%Y-%m}",
     }  # fmt: skip
     plan.bank_lines.append(line)
     plan.allocations.append(
