@@ -36,6 +36,7 @@ from engine.rules.run import Progress, Run, RunResult, matching_of, reconcile, s
 from engine.rules.state import load_rates, proposals_of
 from engine.storage.database import Database
 from engine.storage.query import Filter
+from engine.storage.records import normalise
 
 
 @dataclass
@@ -143,7 +144,8 @@ class Reconciliation:
         if entity is None:
             return []
         table = self.db.table(entity.qualname)
-        rows = conn.execute(sa.select(table).where(table.c.bank_line == line_id)).mappings()
+        query = sa.select(table).where(table.c.bank_line == line_id).order_by(table.c.id)
+        rows = [normalise(entity, r) for r in conn.execute(query).mappings()]
         return [
             {
                 "id": r["id"],
