@@ -8,11 +8,13 @@ over (`sum(allocation.amount)`) is written: refresh.py refreshes those parents.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.appdef import Entity, Field
+from engine.appdef import Entity, Field, Relation
 from engine.appdef.plan import EntityPlan, entity_plan
 from engine.expr import ExpressionError
+from engine.fieldtypes import FieldType
 from engine.i18n import _, message_of
 from engine.storage import fastexpr
 from engine.storage.records import Loader, RefView, RelationView, currency_of
@@ -28,39 +30,97 @@ def plain(value: Any) -> Any:
     return value
 
 
+EMPTY = RelationView([])  # the children of a record not yet written
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the context and the computed values of an entity's records need, looked up once
+    (a batch of 100,000 records would otherwise ask the definitions a million times)."""
+
+    fields: tuple[tuple[str, str | None], ...]  # (field, target entity of a ref or None)
+    relations: tuple[Relation, ...]
+    # (field, its expression, result type, field of its currency or None, ref target or None)
+    computed: tuple[tuple[Field, Any, FieldType, str | None, str | None], ...]
+
+
+def shape_of(ent: Entity, plan: EntityPlan) -> Shape:
+    return Shape(
+        tuple((f.name, f.ref) for f in ent.fields.values()),
+        tuple(ent.relations),
+        tuple(
+            (
+                f,
+                f.expr,
+                f.value_type,
+                currency_field(ent, f.name) if f.value_type.uses_currency else None,
+                f.ref,
+            )
+            for f in plan.computed_order
+        ),
+    )
+
+
+def currency_field(ent: Entity, name: str) -> str | None:
+    """The field holding the currency of money field `name`."""
+    field = ent.fields[name]
+    return field.currency_field or ("currency" if "currency" in ent.fields else None)
+
+
 class Derivation:
     """Computed values and checks of records, reading related records through `loader`."""
 
     def __init__(self, db: Database, loader: Loader):
         self.db, self.loader = db, loader
+        self.shapes: dict[str, Shape] = {}
 
     def plan(self, ent: Entity) -> EntityPlan:
         return entity_plan(self.db.appset, ent.qualname)
 
+    def shape(self, ent: Entity) -> Shape:
+        shape = self.shapes.get(ent.qualname)
+        if shape is None:
+            shape = self.shapes[ent.qualname] = shape_of(ent, self.plan(ent))
+        return shape
+
     def context(self, ent: Entity, row: Mapping[str, Any], record_id: int | None) -> dict[str, Any]:
         """The names an expression of `ent` sees: its fields, refs as records, relations."""
+        shape = self.shape(ent)
+        loader, appset = self.loader, self.db.appset
         names: dict[str, Any] = {"id": record_id}
-        for field in ent.fields.values():
-            value = row.get(field.name)
-            if field.ref and value is not None:
-                value = RefView(self.loader, self.db.appset, field.ref, value)
-            names[field.name] = value
-        for relation in ent.relations:
-            rows = self.loader.children(relation, record_id) if record_id is not None else []
-            names[relation.name] = RelationView(rows)
+        get = row.get
+        for name, target in shape.fields:
+            value = get(name)
+            if target is not None and value is not None:
+                value = RefView(loader, appset, target, value)
+            names[name] = value
+        for relation in shape.relations:
+            if record_id is None:
+                names[relation.name] = EMPTY
+            else:
+                names[relation.name] = RelationView(loader.children(relation, record_id))
         return names
 
     def compute(
         self, ent: Entity, row: dict[str, Any], context: dict[str, Any], errors: dict[str, str]
     ) -> None:
         """Evaluate the computed fields into `row` (and `context`), each after its inputs."""
-        for field in self.plan(ent).computed_order:
+        evaluate = fastexpr.evaluate
+        loader, appset = self.loader, self.db.appset
+        for field, expr, result, source, target in self.shape(ent).computed:
             try:
-                value = fastexpr.evaluate(field.expr, context)  # type: ignore[arg-type]
-                self.bind(row, context, field, computed_value(ent, field, value, row))
+                value = evaluate(expr, context)
+                if isinstance(value, RefView):
+                    value = value.id
+                value = result.computed_value(value, field, row.get(source) if source else None)
             except (ExpressionError, ValueError) as exc:
                 problem = exc.located if isinstance(exc, ExpressionError) else message_of(exc)
                 errors[field.name] = _("could not be computed: %(error)s", error=problem)
+                continue
+            row[field.name] = value
+            if target is not None and value is not None:
+                value = RefView(loader, appset, target, value)
+            context[field.name] = value
 
     def bind(self, row: dict[str, Any], context: dict[str, Any], field: Field, value: Any) -> None:
         """Set a value in the record and in the expression context built from it."""

@@ -31,7 +31,7 @@ from engine.appdef import Entity
 from engine.errors import ValidationError
 from engine.storage import fastexpr
 from engine.storage.audit import Change
-from engine.storage.derived import Derivation, run_checks
+from engine.storage.derived import Derivation, currency_field, run_checks
 from engine.storage.records import CHUNK, RefView, RelationView, normalise
 from engine.storage.sqlexpr import SetPlan, set_plan
 from engine.storage.writes import update_by_id
@@ -41,12 +41,6 @@ SET_BASED = True  # off: every parent is refreshed in Python (tests compare the 
 
 if TYPE_CHECKING:
     from engine.storage.database import Database
-
-
-def currency_field(ent: Entity, name: str) -> str | None:
-    """The field holding the currency of money field `name`."""
-    field = ent.fields[name]
-    return field.currency_field or ("currency" if "currency" in ent.fields else None)
 
 
 def _exact(value: Any, currency: str | None, scale: int, sqlite: bool) -> bool:

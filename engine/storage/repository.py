@@ -32,6 +32,7 @@ from engine.storage.reader import Reader, refused_values
 from engine.storage.records import CHUNK, Loader, normalise
 from engine.storage.refresh import ParentRefresh
 from engine.storage.validation import SYSTEM, Validator
+from engine.storage.writes import insert_rows
 
 if TYPE_CHECKING:
     from engine.storage.database import Database
@@ -197,9 +198,9 @@ class Repository(Reader):
         # id above the one SQLite just picked (AUTOINCREMENT: one past the highest ever used).
         first = conn.execute(table.insert().returning(table.c.id), values[0]).scalar_one()
         ids = list(range(first, first + len(values)))
-        rest = [{**v, "id": i} for v, i in zip(values[1:], ids[1:], strict=True)]
-        for start in range(0, len(rest), BATCH):
-            conn.execute(table.insert(), rest[start : start + BATCH])
+        for row, new_id in zip(rows[1:], ids[1:], strict=True):
+            row["id"] = new_id
+        insert_rows(conn, table, ["id", *columns], rows[1:])
         return ids
 
     def update(

@@ -21,7 +21,8 @@ from engine.expr import ExpressionError
 from engine.i18n import _, message_of
 from engine.storage import fastexpr
 from engine.storage.derived import Derivation, plain, run_checks
-from engine.storage.records import CHUNK, currency_of
+from engine.storage.derived import currency_field as currency_of_field
+from engine.storage.records import CHUNK
 
 if TYPE_CHECKING:
     from engine.storage.database import Database
@@ -33,6 +34,34 @@ RefRule = Callable[[Field, Any, "dict[str, Any] | None"], "str | None"]
 Visible = Callable[[Entity, int], bool]
 
 
+class _Rules:
+    """An entity's fields as validation walks them, looked up once per transaction."""
+
+    def __init__(self, ent: Entity):
+        fields = list(ent.fields.values())
+        self.computed = frozenset(f.name for f in fields if f.computed)
+        self.fixed = self.computed | {f.name for f in fields if f.readonly}
+        # (name, field, type, required, money, the field of its currency, is a ref) of
+        # every stored field
+        self.stored = tuple(
+            (
+                f.name,
+                f,
+                f.type,
+                f.required,
+                f.type.uses_currency,
+                currency_of_field(ent, f.name) if f.type.uses_currency else None,
+                bool(f.ref),
+            )
+            for f in fields
+            if not f.computed
+        )
+        self.defaults = tuple(
+            (f.name, f.default) for f in fields if not f.computed and f.default is not None
+        )
+        self.default_exprs = tuple(f for f in fields if f.default_expr is not None)
+
+
 class Validator:
     """Checks records of a write transaction; `ref_problem` decides which refs are allowed."""
 
@@ -42,6 +71,7 @@ class Validator:
         self.db, self.derivation, self.ref_problem = db, derivation, ref_problem
         self.visible = visible
         self.loader = derivation.loader
+        self.rules: dict[str, _Rules] = {}
 
     def prefetch_refs(self, ent: Entity, records: Sequence[Mapping[str, Any]]) -> None:
         """Load every record the batch refers to, one query per CHUNK of ids."""
@@ -55,42 +85,56 @@ class Validator:
                         continue
                 self.loader.fetch(field.ref, ids)
 
+    def _rules(self, ent: Entity) -> _Rules:
+        rules = self.rules.get(ent.qualname)
+        if rules is None:
+            rules = self.rules[ent.qualname] = _Rules(ent)
+        return rules
+
     def prepare(
         self, ent: Entity, values: Mapping[str, Any], current: dict[str, Any] | None
     ) -> tuple[dict[str, Any], dict[str, str]]:
         """Typed, defaulted, computed and checked values of one record, and its errors."""
+        rules = self._rules(ent)
         errors: dict[str, str] = {}
-        row: dict[str, Any] = {k: v for k, v in (current or {}).items() if k in ent.fields}
+        if current is None:
+            row: dict[str, Any] = {}
+            ignored = rules.computed
+        else:
+            row = {k: v for k, v in current.items() if k in ent.fields}
+            ignored = rules.fixed
+        fields = ent.fields
         for key, raw in values.items():
-            field = ent.fields.get(key)
+            field = fields.get(key)
             if field is None:
                 if key in SYSTEM:
                     continue
                 errors[key] = _("%(entity)s has no field '%(field)s'", entity=ent.name, field=key)
                 continue
-            if field.computed or (field.readonly and current is not None):
+            if key in ignored:
                 continue  # derived or fixed: what a client sends back is ignored
             try:
                 row[key] = field.type.coerce(raw, field)
             except ValueError as exc:
                 errors[key] = message_of(exc)
         if current is None:
-            self._apply_defaults(ent, row, errors)
-        for field in ent.fields.values():
-            if field.computed or field.name in errors:
+            self._apply_defaults(ent, rules, row, errors)
+        get = row.get
+        for name, field, type_, required, money, currency, ref in rules.stored:
+            if name in errors:
                 continue
-            value = row.get(field.name)
+            value = get(name)
             if value is None:
-                if field.required:
-                    errors[field.name] = _("is required")
+                if required:
+                    errors[name] = _("is required")
                 continue
-            problem = field.type.validate(value, field)
-            if problem is None and field.type.uses_currency:
-                problem = field.type.currency_problem(value, currency_of(ent, field.name, row))
-            if problem is None and field.ref:
+            problem = type_.validate(value, field)
+            if problem is None and money:
+                problem = type_.currency_problem(value, get(currency) if currency else None)
+            if problem is None and ref:
                 problem = self.ref_problem(field, value, current)
             if problem:
-                errors[field.name] = problem
+                errors[name] = problem
         if errors:
             return row, errors
         derivation = self.derivation
@@ -100,14 +144,14 @@ class Validator:
             run_checks(ent, context, errors)
         return row, errors
 
-    def _apply_defaults(self, ent: Entity, row: dict[str, Any], errors: dict[str, str]) -> None:
-        for field in ent.fields.values():
-            if field.computed or row.get(field.name) is not None or field.name in errors:
-                continue
-            if field.default is not None:
-                row[field.name] = field.default
+    def _apply_defaults(
+        self, ent: Entity, rules: _Rules, row: dict[str, Any], errors: dict[str, str]
+    ) -> None:
+        for name, default in rules.defaults:
+            if row.get(name) is None and name not in errors:
+                row[name] = default
         context: dict[str, Any] | None = None
-        for field in ent.fields.values():
+        for field in rules.default_exprs:
             if field.default_expr is None or row.get(field.name) is not None:
                 continue
             if field.name in errors:
@@ -119,9 +163,7 @@ class Validator:
             except ExpressionError as exc:
                 if exc.blank or any(self._dangling(ent, row, n) for n in field.default_expr.names):
                     continue  # inputs missing: the required and ref checks will say which
-                errors[field.name] = _(
-                    "could not work out the default: %(error)s", error=exc.located
-                )
+                errors[field.name] = _("could not work out the default: %(error)s", error=str(exc))
             except ValueError as exc:
                 errors[field.name] = _("default %(message)s", message=message_of(exc))
 

@@ -53,8 +53,13 @@ def _exact(type_: ExactDecimal) -> Convert:
 
 
 def converter(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | None:
-    """How a value of `column` is handed to the driver (None: as it is)."""
+    """How a value of `column` is handed to the driver (None: as it is).
+
+    A JSON column takes its text, already encoded (audit.json_text).
+    """
     type_ = column.type
+    if isinstance(type_, sa.JSON):
+        return None
     if isinstance(type_, ExactDecimal) and dialect.name == "sqlite":
         return _exact(type_)
     process = type_._cached_bind_processor(dialect)  # what SQLAlchemy itself would call
