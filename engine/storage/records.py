@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from engine import money
 from engine.appdef import AppSet, Entity, Relation
+from engine.storage.writes import result_converters
 
 if TYPE_CHECKING:
     from engine.storage.database import Database
@@ -50,11 +51,20 @@ def normalise(entity: Entity, row: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
-def _dicts(result: sa.CursorResult[Any]) -> Iterator[dict[str, Any]]:
-    """Rows as plain dicts; much cheaper than dict(RowMapping), which builds its keys each time."""
-    keys = list(result.keys())
-    for values in result:
-        yield dict(zip(keys, values, strict=True))
+def _rows(conn: sa.Connection, table: sa.Table, where: Any) -> Iterator[dict[str, Any]]:
+    """The table's rows where `where` holds, as dicts of typed values.
+
+    Read untyped and converted here (writes.result_converters: the column types' own
+    conversions, dates remembered), which costs a batch of 100,000 refs a fraction of
+    SQLAlchemy's per-value result processing.
+    """
+    steps = list(result_converters(table, conn.dialect).items())
+    raw = [sa.type_coerce(table.c[name], sa.types.NullType()) for name, _ in steps]
+    for values in conn.execute(sa.select(*raw).where(where)):
+        row = {}
+        for (name, convert), value in zip(steps, values, strict=True):
+            row[name] = value if value is None or convert is None else convert(value)
+        yield row
 
 
 class Loader:
@@ -72,7 +82,7 @@ class Loader:
         entity = self.db.appset.entity(qualname)
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
-            for row in _dicts(self.conn.execute(sa.select(table).where(table.c.id.in_(chunk)))):
+            for row in _rows(self.conn, table, table.c.id.in_(chunk)):
                 cache[row["id"]] = normalise(entity, row)
             for i in chunk:
                 cache.setdefault(i, None)
@@ -101,7 +111,7 @@ class Loader:
             chunk = missing[start : start + CHUNK]
             for i in chunk:
                 cache[i] = []
-            for row in _dicts(self.conn.execute(sa.select(table).where(col.in_(chunk)))):
+            for row in _rows(self.conn, table, col.in_(chunk)):
                 cache[row[relation.field]].append(row)
 
     def children(self, relation: Relation, parent_id: int | None) -> list[dict[str, Any]]:

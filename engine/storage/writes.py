@@ -16,10 +16,12 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
 
 from engine.storage.types import ExactDecimal, UTCDateTime
 
 BATCH = 2000  # rows per executemany
+_SQLITE = sqlite.dialect()
 MEMO = 4096  # converted values remembered per column
 
 Convert = Callable[[Any], Any]
@@ -68,6 +70,43 @@ def converter(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | None:
     if isinstance(type_, sa.Date | sa.DateTime | sa.Boolean | UTCDateTime):
         return _memoised(process)
     return process
+
+
+def _unscaled(type_: ExactDecimal) -> Convert:
+    """ExactDecimal read on SQLite: the whole number of units as a Decimal at the scale
+    (as process_result_value: 100 at scale 4 is Decimal('0.0100'))."""
+    scale = -type_.scale
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, float):  # not a stored value: the type's own reading
+            return type_.process_result_value(value, _SQLITE)
+        return Decimal(int(value)).scaleb(scale)
+
+    return convert
+
+
+def result_converter(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | None:
+    """How a value of `column` read from the driver becomes the column type's value."""
+    type_ = column.type
+    if isinstance(type_, ExactDecimal) and dialect.name == "sqlite":
+        return _unscaled(type_)
+    process = type_._cached_result_processor(dialect, None)
+    if process is None:
+        return None
+    if isinstance(type_, sa.Date | sa.DateTime | sa.Boolean | UTCDateTime):
+        return _memoised(process)  # keyed by what the driver gave: the same text, the same value
+    return process
+
+
+_RESULTS: dict[tuple[int, str], tuple[sa.Table, dict[str, Convert | None]]] = {}
+
+
+def result_converters(table: sa.Table, dialect: sa.Dialect) -> dict[str, Convert | None]:
+    known = _RESULTS.get((id(table), dialect.name))
+    if known is None or known[0] is not table:
+        found = {c.name: result_converter(c, dialect) for c in table.columns}
+        known = _RESULTS[(id(table), dialect.name)] = (table, found)
+    return known[1]
 
 
 _CONVERTERS: dict[tuple[int, str], tuple[sa.Table, dict[str, Convert | None]]] = {}
