@@ -54,10 +54,16 @@ def normalise(entity: Entity, row: Mapping[Any, Any]) -> dict[str, Any]:
 def _rows(conn: sa.Connection, table: sa.Table, where: Any) -> Iterator[dict[str, Any]]:
     """The table's rows where `where` holds, as dicts of typed values.
 
-    Read untyped and converted here (writes.result_converters: the column types' own
-    conversions, dates remembered), which costs a batch of 100,000 refs a fraction of
-    SQLAlchemy's per-value result processing.
+    On SQLite read untyped and converted here (writes.result_converters: the column
+    types' own conversions, dates remembered), which costs a batch of 100,000 refs a
+    fraction of SQLAlchemy's per-value result processing.
     """
+    if conn.dialect.name != "sqlite":  # the driver's own types; processors need its OIDs
+        result = conn.execute(sa.select(table).where(where))
+        keys = list(result.keys())
+        for values in result:
+            yield dict(zip(keys, values, strict=True))
+        return
     steps = list(result_converters(table, conn.dialect).items())
     raw = [sa.type_coerce(table.c[name], sa.types.NullType()) for name, _ in steps]
     for values in conn.execute(sa.select(*raw).where(where)):
