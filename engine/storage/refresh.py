@@ -243,6 +243,7 @@ class ParentRefresh:
         scales = [getattr(table.c[n].type, "scale", 0) for n in names]
         slow: list[int] = []
         changed: list[dict[str, Any]] = []
+        before: list[dict[str, Any]] = []
         for start in range(0, len(ids), SET_CHUNK):
             chunk = ids[start : start + SET_CHUNK]
             stmt = sa.select(*raw).select_from(plan.source).where(table.c.id.in_(plan.ids))
@@ -268,10 +269,14 @@ class ParentRefresh:
                 for i, field in enumerate(refs, start=1):
                     values[field] = row[i]
                 changed.append(values)
+                before.append(dict(zip(names, current, strict=True)))
         if changed:
             update_by_id(self.conn, table, names, changed, raw=True)
             self.loader.forget(ent.qualname, [r["id"] for r in changed])
             self._collect(ent, changed)
+            # No listener hears these (they need whole records: the Python path), but the
+            # records that read these values through a ref follow them (dependents.py).
+            self.changed(ent, [(r["id"], b, r) for b, r in zip(before, changed, strict=True)])
         return slow
 
     def _refresh_rows(self, ent: Entity, ids: list[int]) -> None:

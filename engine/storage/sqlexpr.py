@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from engine import clock
 from engine.appdef import Entity
 from engine.storage.types import ExactDecimal
 
@@ -273,6 +274,9 @@ class _Translator:
 
     def _Call(self, node: ast.Call) -> Sql:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
+        if name == "today" and not node.args and not node.keywords:
+            # The day of this refresh, as the evaluator's today() (`refresh: daily` fields).
+            return Sql(sa.literal(clock.today(), sa.Date()), "date")
         if node.keywords or len(node.args) != 1:
             raise Untranslatable(name)
         if name == "abs":
