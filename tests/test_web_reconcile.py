@@ -161,7 +161,8 @@ def test_why_a_line_was_left(app, login, client):
     page = client.get(f"/reconcile/lines/{ids['line_free']}")
     assert page.status_code == 200
     assert "No rule settles it." in page.text
-    assert "reference and amount" in page.text and "no reference found in Memo" in page.text
+    assert "reference and amount" in page.text
+    assert "no reference found in Memo, Reference, or End-to-end id" in page.text
     assert "no customer recognised from Nobody" in page.text
     assert client.get("/reconcile/lines/999999").status_code == 404
 
@@ -175,6 +176,7 @@ def test_the_pages_in_chinese(app, login, client):
     assert "在 附言 中找到参考号 INV-000123" in page.text
     why = client.get(f"/reconcile/lines/{ids['line_free']}")
     assert "没有规则能核销这笔流水。" in why.text
+    assert "在 附言、参考号或端到端编号 中未找到参考号" in why.text
 
 
 def test_alias_proposals_are_applied_only_when_accepted(app, login, client):

@@ -387,17 +387,18 @@ def job_text(job: Job) -> str:
         return _("Matching line %(done)s of %(total)s…", done=job.done, total=job.total)
     r = job.result or {}
     params = {k: r.get(k, 0) for k in ("lines", "auto", "suggested", "unmatched", "pending")}
-    seconds = Decimal(str(r.get("seconds", 0))).quantize(Decimal("0.1"))
+    seconds = Decimal(str(r.get("seconds", 0))).quantize(Decimal("0.01"))
     if job.dry_run:
         return _(
             "Dry run, nothing written: of %(lines)s lines, %(auto)s would be matched, "
-            "%(suggested)s suggested and %(unmatched)s left unmatched (%(seconds)s s).",
+            "%(suggested)s suggested and %(unmatched)s left unmatched; %(pending)s await a "
+            "decision (%(seconds)s s).",
             seconds=seconds,
             **params,
         )
     return _(
         "Run done: of %(lines)s lines, %(auto)s were matched, %(suggested)s suggested "
-        "and %(unmatched)s left unmatched (%(seconds)s s).",
+        "and %(unmatched)s left unmatched; %(pending)s await a decision (%(seconds)s s).",
         seconds=seconds,
         **params,
     )
@@ -434,7 +435,7 @@ def day_text(value: Any) -> str:
 @bp.app_template_filter("percent")
 def percent_text(value: Any) -> str:
     """A score out of 100: 92 %, 98.5 %."""
-    number = Decimal(value).quantize(Decimal("0.1")).normalize()
+    number = Decimal(value).quantize(Decimal("0.01")).normalize()
     return _("%(score)s %%", score=format_decimal(number, locale=locale()))
 
 

@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from babel import Locale
+from babel.lists import format_list
+
 from engine.appdef import Entity
-from engine.i18n import Message
+from engine.i18n import Message, localize
 from engine.rules.service import Reconciliation
 from engine.rules.state import proposals_of
 from engine.storage.query import Filter
@@ -64,6 +67,22 @@ class Why:
     difference_class: str | None = None
     difference_reason: str | None = None
     allocations: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Listed(str):
+    """Labels read as one alternative list in each language: "Memo, Reference or End-to-end
+    id", 附言、参考号或端到端编号."""
+
+    items: list[Any]
+
+    def __new__(cls, items: list[Any]) -> Listed:
+        self = super().__new__(cls, ", ".join(str(i) for i in items))
+        self.items = items
+        return self
+
+    def localize(self, locale: str | Locale | None) -> str:
+        texts = [str(localize(i, locale)) for i in self.items]
+        return format_list(texts, style="or", locale=locale or "en_US")
 
 
 class Workbench:
@@ -240,8 +259,7 @@ class Workbench:
         if key == "fields":
             names = [n.strip() for n in text.split(",")]
             if names and all(n in fields for n in names):
-                msgid = ", ".join(f"%(f{i})s" for i in range(len(names)))
-                return Message(msgid, {f"f{i}": fields[n].label for i, n in enumerate(names)})
+                return Listed([fields[n].label for n in names])
         write_off = self.service.entities["write_off"]
         codes = write_off.fields.get("reason") if write_off is not None else None
         if key == "reason" and codes is not None and text in (codes.options or ()):

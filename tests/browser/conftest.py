@@ -63,10 +63,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real HTTP server for the web app on a fresh SQLite file; yields its base URL."""
-    from werkzeug.serving import make_server
-
+def live_app(tmp_path_factory: pytest.TempPathFactory):
+    """The Flask app `live_server` serves, on a fresh SQLite file (tests may seed it)."""
     from engine.appdef import load_apps
     from engine.auth import add_user
     from engine.storage import Database
@@ -89,12 +87,19 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with app.app_context():
         for username, password, role in USERS:
             add_user(db, username, password, role)
+    return app
+
+
+@pytest.fixture(scope="module")
+def live_server(live_app) -> Iterator[str]:
+    """A real HTTP server for the web app on a fresh SQLite file; yields its base URL."""
+    from werkzeug.serving import make_server
 
     # The port is free when probed but could be taken before we bind: retry a few times.
     for attempt in range(5):
         port = _free_port()
         try:
-            server = make_server("127.0.0.1", port, app, threaded=True)
+            server = make_server("127.0.0.1", port, live_app, threaded=True)
             break
         except OSError:
             if attempt == 4:

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
-PAGES = ["/", "/receivables/customer/", "/receivables/invoice/", "/receivables/invoice/new"]
+PAGES = [
+    "/",
+    "/receivables/customer/",
+    "/receivables/invoice/",
+    "/receivables/invoice/new",
+    "/reconcile/",
+]
 
 
 def test_the_pages_break_no_rule_of_the_policy(login, live_server):
