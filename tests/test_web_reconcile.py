@@ -100,7 +100,8 @@ def test_confirm_then_undo_through_the_forms(app, login, client):
     (allocation,) = rows(app, "allocation", bank_line=ids["line_part"])
     assert allocation["amount"] == Decimal("120.00") and allocation["matched_by"] == "suggestion"
     invoice = rows(app, "invoice", id=ids["INV-000124"])[0]
-    assert invoice["open_amount"] == Decimal("80.00") and invoice["status"] == "partial"
+    assert invoice["open_amount"] == Decimal("80.00")
+    assert invoice["status"] in ("partial", "overdue")  # overdue: due in February
     page = client.get(done.headers["Location"])
     assert "Confirmed: 1 allocation was made." in page.text
     assert "MM Buchhaltung" in page.text and "New aliases" in page.text  # the payer, proposed
