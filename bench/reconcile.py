@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -29,7 +28,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,9 @@ import reconcile_data
 import reconcile_seed
 import sqlalchemy as sa
 from benchdata import APPS, apps, describe_machine
-from reconcile_score import Pair, Score, by_kind, pct, score
+from reconcile_read import allocations, over_allocated, top_suggestions
+from reconcile_report import Run, kinds_table, table, verdicts
+from reconcile_score import by_kind, pct, score
 
 from engine.storage import Database
 
@@ -45,22 +45,6 @@ DATA = Path(__file__).resolve().parent / ".data" / "reconcile"
 PANDAS = Path(__file__).resolve().parent / "reconcile_pandas.py"
 DEFAULT_SIZES = ((10_000, 16_000, 100_000), (100_000, 160_000, 1_000_000))
 QUICK = (2_000, 3_200, 20_000)
-TARGET_PRECISION, TARGET_RECALL = 0.995, 0.97
-TARGET_SECONDS, TARGET_MB, TARGET_LINES = 20.0, 1024.0, 100_000
-
-
-@dataclass
-class Run:
-    tool: str
-    sizes: reconcile_data.Sizes
-    seconds: float
-    cpu: float
-    peak_mb: float
-    auto: Score
-    combined: Score | None  # auto + top suggestion (None: the tool suggests nothing)
-    kinds: dict[str, tuple[Score, Score | None]] = field(default_factory=dict)
-    output: dict[str, Any] = field(default_factory=dict)
-    error: str = ""  # the command failed: its error output (nothing was scored)
 
 
 # -- running a child process -------------------------------------------------------------------
@@ -169,81 +153,6 @@ def postgres_seeded(url: str, sizes: reconcile_data.Sizes, seed: int) -> Iterato
         admin.dispose()
 
 
-# -- what the run left -------------------------------------------------------------------------
-
-
-def allocations(db: Database) -> set[Pair]:
-    """Every allocation from a bank line (the seeded database has none): what the run applied."""
-    table = db.table("receivables.allocation")
-    stmt = sa.select(table.c.bank_line, table.c.invoice).where(table.c.bank_line.is_not(None))
-    with db.engine.connect() as conn:
-        return {(b, i) for b, i in conn.execute(stmt)}
-
-
-SUGGESTION = "receivables.match_suggestion"
-
-
-def top_suggestions(db: Database) -> set[Pair] | None:
-    """The pairs of each line's best suggestion; None when the definitions keep none.
-
-    A suggestion names its best candidate invoice and, in `proposal` (JSON), the
-    alternatives best first, each the invoices it would allocate: the first alternative's
-    invoices are the top suggestion (several for a multi-invoice payment). Of several
-    suggestions for one line, the one with the highest score counts.
-    """
-    if SUGGESTION not in db.tables:
-        return None
-    t = db.table(SUGGESTION)
-    stmt = sa.select(t.c.bank_line, t.c.invoice, t.c.proposal, t.c.score).where(
-        t.c.kind == "match", t.c.bank_line.is_not(None)
-    )
-    best: dict[int, tuple[Any, set[int]]] = {}
-    with db.engine.connect() as conn:
-        for line, invoice, proposal, rank in conn.execute(stmt):
-            invoices = _first_alternative(proposal) or ({invoice} if invoice else set())
-            held = best.get(line)
-            if invoices and (held is None or (rank or 0) > (held[0] or 0)):
-                best[line] = (rank, invoices)
-    return {(line, inv) for line, (_, invoices) in best.items() for inv in invoices}
-
-
-def _first_alternative(proposal: str | None) -> set[int]:
-    try:
-        alternatives = json.loads(proposal or "[]")
-        return {int(share["invoice"]) for share in alternatives[0]}
-    except (ValueError, TypeError, KeyError, IndexError):
-        return set()
-
-
-def over_allocated(db: Database) -> list[str]:
-    """Invariant check: no line or invoice gives or takes more than it has (a line in its
-    currency: `source_amount` where the definitions have it; an invoice in its own)."""
-    alloc = db.table("receivables.allocation")
-    from_line = alloc.c.source_amount if "source_amount" in alloc.c else alloc.c.amount
-    problems = []
-    for parent, col, money in (
-        ("receivables.bank_line", "bank_line", from_line),
-        ("receivables.invoice", "invoice", alloc.c.amount),
-    ):
-        table = db.table(parent)
-        taken = (
-            sa.select(alloc.c[col].label("id"), sa.func.sum(money).label("taken"))
-            .where(alloc.c[col].is_not(None))
-            .group_by(alloc.c[col])
-            .subquery()
-        )
-        over = (
-            sa.select(sa.func.count())
-            .select_from(taken.join(table, table.c.id == taken.c.id))
-            .where(taken.c.taken > sa.func.abs(table.c.amount))
-        )
-        with db.engine.connect() as conn:
-            count = conn.execute(over).scalar_one()
-        if count:
-            problems.append(f"{count} {parent.split('.')[1]}s over-allocated")
-    return problems
-
-
 # -- the two tools ---------------------------------------------------------------------------
 
 
@@ -321,111 +230,6 @@ def run_pandas(sizes: reconcile_data.Sizes, folder: Path, out: Path) -> Run:
     )
     run.kinds = {k: (s, None) for k, s in by_kind(found, truth, kinds).items()}
     return run
-
-
-# -- reporting -------------------------------------------------------------------------------
-
-
-def table(runs: list[Run]) -> str:
-    lines = [
-        "| lines | open invoices | invoices | tool | seconds | CPU s | peak MB"
-        " | auto precision | auto recall | auto + top suggestion precision | recall |",
-        "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    for r in runs:
-        s = r.sizes
-        both = [pct(r.combined.precision), pct(r.combined.recall)] if r.combined else ["-", "-"]
-        auto = ["-", "-"] if r.error else [pct(r.auto.precision), pct(r.auto.recall)]
-        tool = f"{r.tool} (FAILED)" if r.error else r.tool
-        cells = [f"{s.lines:,}", f"{s.open_invoices:,}", f"{s.invoices:,}", tool]
-        cells += [f"{r.seconds:.2f}", f"{r.cpu:.2f}", f"{r.peak_mb:.0f}", *auto, *both]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def kinds_table(runs: list[Run]) -> str:
-    """Recall per kind of line (and wrong pairs found), for the largest size of each tool."""
-    largest = {}
-    for r in runs:
-        if not r.error:
-            largest[r.tool] = r
-    tools = list(largest.values())
-    head = " | ".join(f"{r.tool}: auto recall | + top suggestion" for r in tools)
-    lines = [f"| kind | true pairs | {head} |", "| --- | ---: |" + " ---: | ---: |" * len(tools)]
-    kinds = sorted({k for r in tools for k in r.kinds})
-    for kind in kinds:
-        true = max(r.kinds[kind][0].true for r in tools if kind in r.kinds)
-        cells = []
-        for r in tools:
-            auto, both = r.kinds.get(kind, (None, None))
-            if auto is None:
-                cells += ["-", "-"]
-                continue
-            cells.append(_cell(auto))
-            cells.append(_cell(both) if both else "-")
-        lines.append(f"| {kind} | {true:,} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def _cell(s: Score) -> str:
-    """Recall and, in brackets, the wrong pairs found; a kind that pays nothing has no recall."""
-    recall = pct(s.recall) if s.true else "-"
-    return f"{recall} ({s.found - s.right} wrong)"
-
-
-def verdicts(runs: list[Run]) -> list[str]:
-    out = []
-    mine = [r for r in runs if r.tool == "formwork reconcile"]
-    for r in mine:
-        at = f"{r.sizes.lines:,} lines"
-        if r.error:
-            last = r.error.strip().splitlines()[-1][:300] if r.error.strip() else "?"
-            out.append(f"{at}: formwork reconcile FAILED after {r.seconds:.1f} s: {last}")
-            continue
-        out.append(
-            _verdict(
-                f"{at}: auto precision {pct(r.auto.precision)} >= 99.5 %",
-                r.auto.precision >= TARGET_PRECISION,
-            )
-        )
-        if r.combined:
-            ok = r.combined.recall >= TARGET_RECALL
-            out.append(
-                _verdict(
-                    f"{at}: recall (auto + top suggestion) {pct(r.combined.recall)} >= 97 %", ok
-                )
-            )
-        else:
-            out.append(
-                f"{at}: recall (auto + top suggestion): no suggestions in the database:"
-                " NOT MEASURED"
-            )
-        out.append(_verdict(f"{at}: peak memory {r.peak_mb:.0f} MB < 1 GB", r.peak_mb < TARGET_MB))
-        if r.sizes.lines >= TARGET_LINES:
-            out.append(
-                _verdict(
-                    f"{at}: {r.seconds:.1f} s < 20 s (CPU {r.cpu:.1f} s)",
-                    r.seconds < TARGET_SECONDS,
-                )
-            )
-    if len(mine) >= 2 and not any(r.error for r in mine):
-        small, big = mine[0], mine[-1]
-        n1, n2 = small.sizes.lines, big.sizes.lines
-        ratio = big.seconds / small.seconds
-        cpu_ratio = big.cpu / small.cpu if small.cpu else float("nan")
-        nlogn = (n2 * math.log(n2)) / (n1 * math.log(n1))
-        out.append(
-            _verdict(
-                f"time {n1:,} -> {n2:,} lines: x{ratio:.1f}, CPU x{cpu_ratio:.1f} (judged: the"
-                f" machine's load moves wall time); n log n would be x{nlogn:.1f}",
-                cpu_ratio <= nlogn * 1.1,
-            )
-        )
-    return out
-
-
-def _verdict(text: str, ok: bool) -> str:
-    return f"{text}: {'met' if ok else 'MISSED'}"
 
 
 # -- main ------------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import reconcile_data
 import reconcile_refs as refs
 from reconcile_data import ACCOUNT, Dataset, Invoice
 
@@ -35,6 +36,7 @@ CUSTOMER = "receivables.customer"
 INVOICE = "receivables.invoice"
 LINE = "receivables.bank_line"
 RATE = "receivables.exchange_rate"
+ALLOCATION = "receivables.allocation"
 # Fields the definitions may or may not have (they grow while matching is built): filled
 # when the entity has them.
 CUSTOMER_IBAN = ("iban", "counterparty_iban", "ibans")
@@ -148,7 +150,7 @@ def insert_history(db: Database, data: Dataset, customer_ids: list[int]) -> int:
     ent = db.appset.entity(INVOICE)
     table = db.table(INVOICE)
     columns = [c.name for c in table.columns if c.name != "id"]
-    at = dt.datetime(2023, 1, 1, 9, 0, tzinfo=dt.UTC)
+    at = dt.datetime.combine(reconcile_data.FIRST_ISSUE, dt.time(9), dt.UTC)
     system = {
         "version": 1,
         "created_at": at,

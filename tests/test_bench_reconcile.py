@@ -3,6 +3,7 @@ fits the rows written, and the scoring counts pairs as it should."""
 
 from __future__ import annotations
 
+import json
 import random
 import sys
 from collections import Counter
@@ -18,11 +19,13 @@ sys.path.insert(0, str(BENCH))
 
 import reconcile_data as data  # noqa: E402
 import reconcile_names as names  # noqa: E402
+import reconcile_read as read  # noqa: E402
 import reconcile_refs as refs  # noqa: E402
 import reconcile_seed as seeding  # noqa: E402
 from reconcile_score import by_kind, score  # noqa: E402
 
 from engine.appdef import AppSet  # noqa: E402
+from engine.permissions import Principal  # noqa: E402
 from engine.storage import Database  # noqa: E402
 
 TINY = data.Sizes(lines=600, open_invoices=800, invoices=3_000, customers=60)
@@ -293,7 +296,10 @@ def test_seeded_rows_match_the_truth(
         db.dispose()
     assert counts == {"customers": 60, "history": 2_200, "open": 800}
     assert len(invoices) == TINY.invoices and len(lines) == TINY.lines
-    assert Counter(r.status for r in invoices.values()) == {"paid": 2_200, "open": 800}
+    statuses = Counter(r.status for r in invoices.values())
+    assert statuses["paid"] == 2_200
+    assert statuses["open"] + statuses["overdue"] == 800  # by the real today
+    assert set(statuses) <= {"paid", "open", "overdue"}
     assert len(truth) == len(tiny.truth())
     by_line: dict[int, list[int]] = {}
     for line_id, invoice_id in truth:
@@ -304,9 +310,46 @@ def test_seeded_rows_match_the_truth(
         if kinds[line_id] in ("exact", "typo", "no_ref", "multi", "third_party"):
             assert row.amount == owed
             assert row.currency == invoices[invoice_ids[0]].currency
-        assert all(invoices[i].status == "open" for i in invoice_ids)
+        assert all(invoices[i].status in ("open", "overdue") for i in invoice_ids)
     exported = (tmp_path / seeding.LINES_CSV).read_text(encoding="utf-8").splitlines()
     assert len(exported) == TINY.lines + 1
+
+
+def test_what_a_run_left_is_read_as_pairs(
+    appset: AppSet, database_url: str, tiny: data.Dataset, tmp_path: Path
+) -> None:
+    """Allocations and suggestions written as the engine writes them come back as pairs."""
+    db = Database(appset, database_url)
+    try:
+        db.migrate()
+        seeding.seed(db, tiny, tmp_path / "truth.json", say=lambda _: None)
+        truth, kinds = seeding.read_truth(tmp_path / "truth.json")
+        multi = next(line for line, kind in kinds.items() if kind == "multi")
+        exact = next(line for line, kind in kinds.items() if kind == "exact")
+        paid = sorted(i for line, i in truth if line == multi)
+        (single,) = [i for line, i in truth if line == exact]
+        repo = db.repository(Principal.system("test"))
+        line_t = db.table(seeding.LINE)
+        with db.engine.connect() as conn:
+            amount = conn.execute(
+                sa.select(line_t.c.amount).where(line_t.c.id == exact)
+            ).scalar_one()
+        repo.create(seeding.ALLOCATION, {"bank_line": exact, "invoice": single, "amount": amount})
+        assert read.allocations(db) == {(exact, single)}
+        assert read.top_suggestions(db) == set()
+        proposal = json.dumps([[{"invoice": i} for i in paid], [{"invoice": single}]])
+        repo.bulk_create(
+            read.SUGGESTION,
+            [
+                {"bank_line": multi, "invoice": paid[0], "proposal": proposal, "score": 90},
+                {"bank_line": multi, "invoice": single, "score": 40},  # a worse one
+                {"bank_line": exact, "invoice": paid[0], "score": 70, "proposal": "not json"},
+            ],
+        )
+        assert read.top_suggestions(db) == {(multi, i) for i in paid} | {(exact, paid[0])}
+        assert read.over_allocated(db) == []
+    finally:
+        db.dispose()
 
 
 # -- scoring ---------------------------------------------------------------------------------
