@@ -142,7 +142,13 @@ def test_removing_a_field_is_refused_by_name_then_applied_when_allowed(
 ) -> None:
     lines = snapshot(filled, BANK_LINE, skip=("counterparty_iban",))
     customers = snapshot(filled, CUSTOMER)
-    db = Database(edited_apps(tmp_path, replace(IBAN, "")), filled.url)
+
+    def drop_iban(text: str) -> str:  # the field, and the import profiles' columns for it
+        for column in ("IBAN", "Kontonummer"):
+            text = text.replace(f"      counterparty_iban: {column}\n", "")
+        return text.replace(IBAN, "")
+
+    db = Database(edited_apps(tmp_path, drop_iban), filled.url)
     try:
         plan = db.plan_migration()
         assert [(s.description, s.destructive) for s in plan.steps] == [
@@ -221,7 +227,7 @@ def test_new_entity_is_a_new_table_and_a_removed_one_is_destructive(
         "      text: {type: text, required: true}\n\n"
     )
     with_note = edited_apps(
-        tmp_path / "with", replace("  exchange_rate:\n", note + "  exchange_rate:\n")
+        tmp_path / "with", replace("\n  exchange_rate:\n", "\n" + note + "  exchange_rate:\n")
     )
     db = Database(with_note, filled.url)
     try:
@@ -237,7 +243,7 @@ def test_new_entity_is_a_new_table_and_a_removed_one_is_destructive(
         db.dispose()
 
     def drop_exchange_rate(text: str) -> str:
-        return text[: text.index("  exchange_rate:\n")]
+        return text[: text.index("\n  exchange_rate:\n") + 1]  # the entity, not a field
 
     without = edited_apps(tmp_path / "without", drop_exchange_rate)
     db = Database(without, filled.url)
