@@ -59,6 +59,21 @@ def test_preview_then_import_then_a_second_upload_adds_nothing(app, login, clien
     assert len(bank_lines(app)) == 3
 
 
+def test_an_upload_never_imported_is_removed_a_day_later(app, login, client):
+    import os
+    import time
+
+    from web.imports import _folder
+
+    login("clerk")
+    stale = _folder() / "stale-upload"
+    stale.write_bytes(b"old")
+    os.utime(stale, (time.time() - 2 * 86400,) * 2)
+    page = upload(client, "receivables.mt940", "m.sta", (SAMPLES / "sample.sta").read_bytes())
+    assert page.status_code == 200
+    assert not stale.exists()
+
+
 def test_row_errors_are_shown_by_line_and_nothing_is_imported(app, login, client):
     login("clerk")
     bad = (SAMPLES / "sample.sta").read_text().replace("2603030303CR100", "2602300303CR100")

@@ -9,9 +9,11 @@ not create, and the page offers only profiles whose records the role may create.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from flask import (
@@ -35,6 +37,7 @@ from web.i18n import _, locale
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 UPLOADS = "formwork-uploads"
 SESSION_KEY = "import_upload"
+KEEP_SECONDS = 24 * 3600
 PREVIEW_FIELDS = ("date", "amount", "currency", "counterparty", "memo", "reference", "booking")
 
 
@@ -64,6 +67,15 @@ def _folder() -> Path:
     return folder
 
 
+def _sweep() -> None:
+    """Remove uploads previewed but never imported, a day on."""
+    cutoff = time.time() - KEEP_SECONDS
+    for path in _folder().iterdir():
+        with contextlib.suppress(OSError):  # another worker swept it first
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+
+
 def _upload() -> tuple[Path, dict] | None:
     """The file this user uploaded for the preview they are looking at, if it is still there."""
     kept = session.get(SESSION_KEY)
@@ -89,6 +101,7 @@ def preview():
             "imports/index.html", profiles=_profiles(), chosen=key,
             error=_("Choose the statement file to import."),
         ), 422  # fmt: skip
+    _sweep()
     token = secrets.token_urlsafe(24)
     path = _folder() / token
     with path.open("wb") as out:
