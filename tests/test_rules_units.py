@@ -10,6 +10,7 @@ from engine.rules import names
 from engine.rules.references import (
     Extractor,
     normal_reference,
+    one_typo_away,
     rf_payloads,
     rf_reference,
     rf_valid,
@@ -96,6 +97,10 @@ def test_one_typo_is_tolerated_in_long_keys_only() -> None:
     assert within_one_typo("100234", "100235")  # one wrong
     assert not within_one_typo("100234", "100253")
     assert not within_one_typo("123", "124")  # too short to guess
+    near = one_typo_away("100234")
+    assert {"100243", "10234", "100235", "1002345"} <= near and "100234" not in near
+    assert all(within_one_typo("100234", k) for k in near)
+    assert one_typo_away("123") == set()
 
 
 def _exactly(amounts: list[D], target: str):

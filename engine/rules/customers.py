@@ -32,6 +32,10 @@ class CustomerHit:
     matched: str  # what it matched: the IBAN, the alias, the mapping's pattern
 
 
+def _sorted_words(text: str) -> str:
+    return " ".join(sorted(text.split()))
+
+
 def _add(index: dict[str, set[int]], key: str, customer: int) -> None:
     if key:
         index.setdefault(key, set()).add(customer)
@@ -52,6 +56,8 @@ class CustomerIndex:
         for row in rows:
             self.add(row)
         self._choices = sorted(self.by_name.keys() | self.by_alias.keys())
+        # token_sort_ratio is ratio() over the words sorted: sorted once here, not per call.
+        self._sorted_choices = [_sorted_words(c) for c in self._choices]
         self._cache: dict[tuple[str, str], list[CustomerHit]] = {}
         self._mappings = [(patterns.compiled(m.pattern), m) for m in finding.mappings]
 
@@ -116,11 +122,17 @@ class CustomerIndex:
     def _fuzzy(self, normal: str, counterparty: str) -> list[CustomerHit]:
         threshold = float(self.finding.fuzzy_threshold)
         found = process.extract(
-            normal, self._choices, scorer=fuzz.token_sort_ratio, limit=4, score_cutoff=threshold
+            _sorted_words(normal),
+            self._sorted_choices,
+            scorer=fuzz.ratio,
+            processor=None,
+            limit=4,
+            score_cutoff=threshold,
         )
         hits: list[CustomerHit] = []
         best: Decimal | None = None
-        for choice, score, _index in found:
+        for _sorted, score, index in found:
+            choice = self._choices[index]
             rounded = Decimal(str(round(score, 1)))
             best = rounded if best is None else best
             if best - rounded > TIE:

@@ -63,7 +63,8 @@ class Evaluator:
         self.explaining = explaining  # say how close the nearest customer name came (slow)
         self.source_fields = set(source_fields)
         self._keys_of: int | None = None
-        self._key_cache: dict[tuple[Any, str], list[str]] = {}
+        self._key_cache: dict[tuple[int, str], list[str]] = {}
+        self._found_cache: dict[tuple[Any, ...], Any] = {}
 
     # -- one line -----------------------------------------------------------------------------
 
@@ -236,8 +237,8 @@ class Evaluator:
         """The references `ref` reads in a field of the line: read once per line, though
         several rules look for them."""
         if self._keys_of != line["id"]:
-            self._keys_of, self._key_cache = line["id"], {}
-        key = (ref.extractor, field)
+            self._keys_of, self._key_cache, self._found_cache = line["id"], {}, {}
+        key = (id(ref.extractor), field)
         found = self._key_cache.get(key)
         if found is None:
             found = self._key_cache[key] = ref.extractor.keys(line.get(field))
@@ -246,7 +247,19 @@ class Evaluator:
     def _referenced(
         self, rule: MatchRule, line: Mapping[str, Any]
     ) -> tuple[list[tuple[OpenItem, bool, Message]], list[tuple[str, Reference]]]:
-        """The open invoices the line's references name (in order), and the keys read."""
+        """The open invoices the line's references name (in order), and the keys read;
+        worked out once per line for rules that read the same references."""
+        if self._keys_of != line["id"]:
+            self._keys_of, self._key_cache, self._found_cache = line["id"], {}, {}
+        cache_key = (tuple(id(r) for r in rule.references), rule.typos)
+        cached = self._found_cache.get(cache_key)
+        if cached is None:
+            cached = self._found_cache[cache_key] = self._read_references(rule, line)
+        return cached
+
+    def _read_references(
+        self, rule: MatchRule, line: Mapping[str, Any]
+    ) -> tuple[list[tuple[OpenItem, bool, Message]], list[tuple[str, Reference]]]:
         found: list[tuple[OpenItem, bool, Message]] = []
         keys: list[tuple[str, Reference]] = []
         seen: set[int] = set()

@@ -11,7 +11,7 @@ normalised like any other reference. `within_one_typo` tells a one-character sli
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import regex
@@ -68,6 +68,8 @@ def rf_payloads(text: str) -> Iterator[str]:
     Written in groups of four, a reference may be followed by more short words; the
     longest run of whole groups with valid check digits counts.
     """
+    if "rf" not in text and "RF" not in text and "Rf" not in text and "rF" not in text:
+        return
     for found in _RF.finditer(text):
         check, groups = found.group(1), found.group(2).upper().split(" ")
         for end in range(len(groups), 0, -1):
@@ -142,17 +144,23 @@ def within_one_typo(a: str, b: str) -> bool:
     return OSA.distance(a, b, score_cutoff=1) <= 1
 
 
-def deletions(key: str) -> set[str]:
-    """`key` with each one character left out: two keys within one typo share one of these
-    (or one is the other's), which makes a one-typo lookup a few dictionary probes."""
-    return {key[:i] + key[i + 1 :] for i in range(len(key))}
+_DIGITS = "0123456789"
+_ALNUM = _DIGITS + "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def typo_neighbours(key: str, index: dict[str, set[str]]) -> Iterable[str]:
-    """The keys of `index` (deletion form -> keys) within one typo of `key`."""
+def one_typo_away(key: str) -> set[str]:
+    """Every key one typo from `key`: a character wrong, missing, extra, or two neighbours
+    swapped (digits only for a number). Looked up in the index of exact keys, these find
+    the invoices a slip could have meant without an index of their own."""
     if len(key) < MIN_TYPO_LENGTH:
-        return ()
-    seen: set[str] = set()
-    for probe in (key, *deletions(key)):
-        seen |= index.get(probe, set())
-    return [k for k in seen if k != key and within_one_typo(key, k)]
+        return set()
+    alphabet = _DIGITS if key.isdigit() else _ALNUM
+    found = {key[:i] + key[i + 1 :] for i in range(len(key))}
+    found |= {key[:i] + key[i + 1] + key[i] + key[i + 2 :] for i in range(len(key) - 1)}
+    for i in range(len(key) + 1):
+        for c in alphabet:
+            found.add(key[:i] + c + key[i:])
+            if i < len(key):
+                found.add(key[:i] + c + key[i + 1 :])
+    found.discard(key)
+    return {k for k in found if len(k) >= MIN_TYPO_LENGTH and not k.startswith("0")}

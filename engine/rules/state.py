@@ -83,7 +83,6 @@ class OpenInvoices:
         self.by_customer: dict[int, list[OpenItem]] = {}
         self.by_amount: dict[tuple[int, str | None], list[tuple[Decimal, Any, int]]] = {}
         self.by_reference: dict[str, dict[str, list[int]]] = {}
-        self._deletions: dict[str, dict[str, set[str]]] = {}
         self.references = {r.name: r for r in references}
         for item in items:
             self.items[item.id] = item
@@ -173,13 +172,8 @@ class OpenInvoices:
         exact = [self.items[i] for i in index.get(key, ()) if self.items[i].open > ZERO]
         if exact or not typos:
             return [(i, False) for i in exact]
-        near = refs.typo_neighbours(key, self._deletion_index(ref.name))
-        return [
-            (self.items[i], True)
-            for k in sorted(near)
-            for i in index[k]
-            if self.items[i].open > ZERO
-        ]
+        near = sorted(k for k in refs.one_typo_away(key) if k in index)
+        return [(self.items[i], True) for k in near for i in index[k] if self.items[i].open > ZERO]
 
     def settled(self, keys: Iterable[tuple[str, Reference]]) -> OpenItem | None:
         """An invoice the keys name that this run (or a person) has settled already."""
@@ -188,17 +182,6 @@ class OpenInvoices:
                 if self.items[i].open <= ZERO:
                     return self.items[i]
         return None
-
-    def _deletion_index(self, name: str) -> dict[str, set[str]]:
-        """Deletion form -> keys, built the first time a rule allows a typo."""
-        found = self._deletions.get(name)
-        if found is None:
-            found = self._deletions[name] = {}
-            for key in self.by_reference.get(name, {}):
-                if len(key) >= refs.MIN_TYPO_LENGTH:
-                    for probe in (key, *refs.deletions(key)):
-                        found.setdefault(probe, set()).add(key)
-        return found
 
     def settle(self, item: OpenItem, amount: Decimal) -> None:
         """Take `amount` off what is open (an allocation or a write-off the run made)."""

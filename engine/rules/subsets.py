@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-MAX_CANDIDATES = 24
+MAX_CANDIDATES = 16
 MAX_SIZE = 4
 MAX_STEPS = 50_000
 SCALE = 4  # amounts compared as whole ten-thousandths
@@ -35,24 +35,40 @@ class SubsetResult:
 
 
 class _Halves:
-    """Every set of s positions with its total, sorted by total, built on first use."""
+    """Every set of s positions with its total: in age order (`heads`) and sorted by total
+    (`of`), each built on first use. Sets of one and two, all a search up to four needs,
+    are built without the general loop."""
 
     def __init__(self, values: list[int]):
         self.values = values
         self.by_size: dict[int, tuple[list[int], list[tuple[int, ...]]]] = {}
+        self.heads_by_size: dict[int, list[tuple[tuple[int, ...], int]]] = {}
+
+    def heads(self, size: int) -> list[tuple[tuple[int, ...], int]]:
+        """Every set of `size` positions in age order, with its total."""
+        known = self.heads_by_size.get(size)
+        if known is None:
+            v, n = self.values, len(self.values)
+            if size == 0:
+                known = [((), 0)]
+            elif size == 1:
+                known = [((i,), v[i]) for i in range(n)]
+            elif size == 2:
+                known = [((i, j), v[i] + v[j]) for i in range(n) for j in range(i + 1, n)]
+            else:
+                known = [(c, sum(v[i] for i in c)) for c in itertools.combinations(range(n), size)]
+            self.heads_by_size[size] = known
+        return known
 
     def of(self, size: int) -> tuple[list[int], list[tuple[int, ...]]]:
         known = self.by_size.get(size)
         if known is None:
-            combos = sorted(
-                (sum(self.values[i] for i in c), c)
-                for c in itertools.combinations(range(len(self.values)), size)
-            )
-            known = self.by_size[size] = ([t for t, _c in combos], [c for _t, c in combos])
+            ordered = sorted(self.heads(size), key=lambda h: h[1])
+            known = self.by_size[size] = ([t for _c, t in ordered], [c for c, _t in ordered])
         return known
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def _halves(values: tuple[int, ...]) -> _Halves:
     """The halves of one list of amounts, kept: the lines of one customer share them."""
     return _Halves(list(values))
@@ -84,11 +100,10 @@ def smallest_fitting_set(
         totals, combos = halves.of(size - first_size)
         found: list[tuple[int, ...]] = []
         # In age order (combinations come lexicographically): the first set found is the oldest.
-        for head in itertools.combinations(range(len(values)), first_size):
+        for head, base in halves.heads(first_size):
             steps += 1
             if steps > max_steps:
                 return SubsetResult(found[0] if found else None, exhausted=True)
-            base = sum(values[i] for i in head)
             start = bisect.bisect_left(totals, lo - base)
             end = bisect.bisect_right(totals, hi - base)
             last = head[-1] if head else -1
