@@ -373,6 +373,7 @@ def demo(
     it with --database.
     """
     from engine import demo as demo_data
+    from engine.demo_statement import story_text
 
     settings = _settings()
     parent = ctx.parent
@@ -398,12 +399,15 @@ def demo(
                 "Run `formwork demo --reset` to start over."
             )
         db.migrate()
-        if demo_data.load(db):
+        story = demo_data.build(db)
+        if story is not None:
             click.echo(f"Built the demo data in {safe_url(url)}:")
         else:
             click.echo(f"{safe_url(url)} already has data; using it as it is (--reset rebuilds):")
         for qualname, n in demo_data.counts(db).items():
             click.echo(f"  {n:5d}  {appset.entity(qualname).plural.lower()}")
+        if story is not None:
+            click.echo(story_text(story))
         users = demo_data.add_users(db)
     finally:
         db.dispose()

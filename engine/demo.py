@@ -20,6 +20,7 @@ from engine import clock, money
 from engine.appdef import AppSet
 from engine.auth import create_user
 from engine.demo_ledger import LedgerPlan, plan_ledger, write_ledger, write_terms
+from engine.demo_statement import Story, import_and_match, plan_statement
 from engine.errors import FormworkError
 from engine.permissions import Principal
 from engine.storage import Database, Repository
@@ -194,6 +195,7 @@ class Plan:
     contacts: list[dict[str, Any]] = field(default_factory=list)  # customer/task: index
     promises: list[dict[str, Any]] = field(default_factory=list)  # customer/invoice: index
     ledger: LedgerPlan = field(default_factory=LedgerPlan)  # schedules, credits, write-offs
+    statement: list[dict[str, Any]] = field(default_factory=list)  # imported, then matched
 
 
 def check_apps(appset: AppSet) -> None:
@@ -314,10 +316,11 @@ def build_plan(today: dt.date, seed: int = SEED) -> Plan:
         )
     paid = _payments(rng, plan, today, ibans)
     _credit(rng, plan, paid)
-    _extra_bank_lines(rng, plan, today, ibans)
+    _fee_lines(plan, today)
     plan.bank_lines.sort(key=lambda b: b["date"])  # statements run in date order
     _rates(rng, plan, today)
     plan_ledger(plan, today, seed, OUR_ACCOUNTS, paid)
+    plan.statement = plan_statement(rng, plan, [c[0] for c in CUSTOMERS], ibans, today)
     _collections(rng, plan, today, paid)
     return plan
 
@@ -420,35 +423,8 @@ def _memo(rng: random.Random, number: str, customer: str) -> str:
     )
 
 
-def _extra_bank_lines(
-    rng: random.Random, plan: Plan, today: dt.date, ibans: list[str | None]
-) -> None:
-    """Lines nobody has matched yet: fresh payments, short payments, bank charges."""
-    open_overdue = [
-        i
-        for i, inv in enumerate(plan.invoices)
-        if not inv["disputed"]
-        and inv["due_date"] < today - dt.timedelta(days=5)
-        and not any(a["invoice"] == i for a in plan.allocations)
-    ]
-    for n, i in enumerate(rng.sample(open_overdue, min(40, len(open_overdue)))):
-        inv = plan.invoices[i]
-        customer = CUSTOMERS[inv["customer"]][0]
-        short = n % 4 == 3  # the customer deducted a fee or a discount
-        amount = inv["amount"] - (money.round_money(Decimal(15), inv["currency"]) if short else 0)
-        on = today - dt.timedelta(days=rng.randint(1, 12))
-        plan.bank_lines.append(
-            {
-                "date": on,
-                "amount": amount,
-                "currency": inv["currency"],
-                "counterparty": customer,
-                "counterparty_iban": ibans[inv["customer"]],
-                "memo": f"{inv['number']} {customer}" if n % 3 else "payment",
-                "reference": f"E2E{rng.randint(10**11, 10**12 - 1)}",
-                "account": OUR_ACCOUNTS[inv["currency"]],
-            }
-        )
+def _fee_lines(plan: Plan, today: dt.date) -> None:
+    """The bank's monthly charges (money out, which no rule matches)."""
     month = today.replace(day=1)
     for _ in range(8):
         month = (month - dt.timedelta(days=1)).replace(day=1)
@@ -635,15 +611,22 @@ def add_users(db: Database) -> list[tuple[str, str | None, str]]:
 
 def load(db: Database, today: dt.date | None = None, seed: int = SEED) -> bool:
     """Fill an empty database with the demo records; False (and nothing written) if it has data."""
+    return build(db, today, seed) is not None
+
+
+def build(db: Database, today: dt.date | None = None, seed: int = SEED) -> Story | None:
+    """The history in one transaction, then the clerk's morning: the latest statement
+    imported through its profile and matched by the rules. None if the database has data."""
     check_apps(db.appset)
     if has_data(db):
         refresh_daily(db)  # kept from another day: what fell due since is overdue now
-        return False
-    plan = build_plan(today or clock.today(), seed)
+        return None
+    day = today or clock.today()
+    plan = build_plan(day, seed)
     repo = db.repository(DEMO)
     with repo.transaction():
         write(repo, plan)
-    return True
+    return import_and_match(db, DEMO, plan.statement, day)
 
 
 def write(repo: Repository, plan: Plan) -> None:

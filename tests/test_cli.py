@@ -377,6 +377,8 @@ def test_demo_builds_once_and_never_duplicates(database_url, tmp_path, monkeypat
     first = run("--apps", APPS, "demo", "--database", database_url, "--no-serve")
     assert first.exit_code == 0, first.output
     assert "Built the demo data" in first.stdout
+    assert re.search(r"Imported the latest statement: \d+ bank lines; the rules matched \d+",
+                     first.stdout)  # fmt: skip
     assert "Log in at http://127.0.0.1:5000 as admin / formwork-admin" in first.stdout
     assert "collector / formwork-collector" in first.stdout
     second = run("--apps", APPS, "demo", "--database", database_url, "--no-serve")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections import Counter
 from decimal import Decimal
@@ -84,14 +85,18 @@ def test_money_is_decimal_and_allocations_never_take_too_much(plan):
 
 
 def test_bank_lines_read_like_a_statement(plan):
-    assert 250 <= len(plan.bank_lines) <= 350
-    memos = [b["memo"] for b in plan.bank_lines]
+    assert 250 <= len(plan.bank_lines) + len(plan.statement) <= 350
+    memos = [b["memo"] for b in [*plan.bank_lines, *plan.statement]]
     assert any(re.fullmatch(r"INV-\d{4}-\d{4} ACME GmbH", m) for m in memos)
     assert "payment" in memos
     allocated = {id(a["bank_line"]) for a in plan.allocations}
-    assert sum(1 for b in plan.bank_lines if id(b) not in allocated) >= 20  # work for matching
+    history = [b for b in plan.bank_lines if b["amount"] > 0]
+    assert all(id(b) in allocated for b in history)  # earlier statements: matched
+    assert len(plan.statement) >= 40  # the latest: work for the rules and the clerk
     assert [b["date"] for b in plan.bank_lines] == sorted(b["date"] for b in plan.bank_lines)
-    for b in plan.bank_lines:
+    assert [b["date"] for b in plan.statement] == sorted(b["date"] for b in plan.statement)
+    assert all(TODAY - dt.timedelta(days=14) <= b["date"] < TODAY for b in plan.statement)
+    for b in [*plan.bank_lines, *plan.statement]:
         iban = b.get("counterparty_iban")
         if iban:  # a valid IBAN check digit
             digits = "".join(str(int(c, 36)) for c in iban[4:] + iban[:4])
@@ -174,9 +179,58 @@ def test_the_demo_has_schedules_credit_notes_and_write_offs(db):
     assert notes[1]["unallocated_amount"] == 0
     assert repo.get(R + "invoice", notes[1]["invoice"])["status"] == "paid"  # cancelled by credit
     assert notes[2]["unallocated_amount"] == Decimal("150.00")  # lowers the balance only
-    offs = repo.query(R + "write_off", sort="id").rows
+    offs = repo.query(R + "write_off", sort="id").rows[:3]  # the history's; then the rules'
     assert [w["reason"] for w in offs] == ["bank_fee", "small_difference", "bad_debt"]
     assert [repo.get(R + "invoice", w["invoice"])["status"] for w in offs] == [
         "paid", "paid", "written_off",
     ]  # fmt: skip
     assert offs[1]["rule"] and not offs[0]["rule"]
+
+
+def test_the_latest_statement_is_imported_and_matched_leaving_work_for_the_clerk(db, tmp_path):
+    """Most lines settled by the rules, some suggestions to confirm, a few left with the
+    reasons why; imported through the bank_csv profile, so importing it again adds nothing."""
+    with clock.frozen_at(dt.datetime(2026, 5, 20, 9, 0, tzinfo=dt.UTC)):
+        story = demo.build(db)
+    assert story is not None
+    plan = demo.build_plan(TODAY)
+    repo = db.repository(Principal.system("tester"))
+    R = "receivables."
+    (statement,) = repo.query(R + "bank_statement").rows
+    assert statement["profile"] == "bank_csv" and statement["entries"] == len(plan.statement)
+    assert story.imported.created == len(plan.statement)
+    run = story.run
+    assert run.lines == len(plan.statement)
+    assert run.auto >= 0.7 * run.lines  # most lines matched
+    assert 3 <= run.suggested <= 0.2 * run.lines and 3 <= run.unmatched <= 0.15 * run.lines
+    (recorded,) = repo.query(R + "reconcile_run").rows
+    assert recorded["status"] == "done" and recorded["auto"] == run.auto
+    lines = repo.query(R + "bank_line", [Filter("statement", "eq", statement["id"])], limit=500)
+    settled = [b for b in lines.rows if b["unallocated_amount"] == 0]
+    assert len(settled) == run.auto
+    open_ = [s for s in repo.query(R + "match_suggestion", limit=500).rows if s["status"] == "open"]
+    matches = [s for s in open_ if s["kind"] == "match"]
+    assert len(matches) == run.suggested and all(s["reasons"] and s["rule"] for s in matches)
+    exceptions = [s for s in open_ if s["kind"] == "exception"]
+    assert len(exceptions) == run.unmatched
+    for s in exceptions:  # each rule tried, with why it did not fire
+        tried = json.loads(s["reasons"])
+        assert len(tried) == len(demo_rules(db)) and all(t["rule"] and t["msgid"] for t in tried)
+    assert "The invoice was already paid" in {s["difference_reason"] for s in exceptions}
+    payers = {repo.get(R + "bank_line", s["bank_line"])["counterparty"] for s in exceptions}
+    assert "Stripe Technology Europe Ltd" in payers
+
+    from engine.demo_statement import PROFILE, statement_csv
+    from engine.imports import import_file
+
+    path = tmp_path / "again.csv"
+    statement_csv(plan.statement, path)
+    profile = db.appset.apps[PROFILE[0]].imports[PROFILE[1]]
+    again = import_file(repo, profile, path)
+    assert again.created == 0 and again.skipped == len(plan.statement)
+
+
+def demo_rules(db) -> list:
+    from engine.rules.run import matching_of
+
+    return list(matching_of(db.appset).rules)
