@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import cli
-from engine.errors import Conflict
+from engine.errors import Conflict, ValidationError
 from engine.permissions import Principal
 from engine.rules import run as run_module
 from engine.rules.service import Reconciliation
@@ -153,3 +153,25 @@ def test_the_cli_runs_dry_then_for_real_and_explains(db: Database) -> None:
     assert "allocated 101.00 to invoice" in text.stdout, text.output
     missing = runner.invoke(cli, [*base, "reconcile", "explain", "999999"])
     assert missing.exit_code == 1 and "does not exist" in missing.output
+
+
+def test_people_cannot_match_what_is_settled_or_decide_twice(db: Database) -> None:
+    lines = seed(db, 2)
+    service = Reconciliation(db, CLERK)
+    repo = db.repository(CLERK)
+    invoice = repo.query(R + "invoice", sort="id").rows[0]
+    service.match([lines[0]], [invoice["id"]])
+    with pytest.raises(ValidationError, match="nothing is left open to match"):
+        service.match([lines[0]], [invoice["id"]])
+    with pytest.raises(ValidationError, match="one bank line"):
+        service.match(lines, [invoice["id"]], [Decimal(1)])
+    extra = repo.create(R + "bank_line", {"date": "2026-02-03", "amount": 102, "currency": "EUR"})
+    service.run()  # nobody is recognised and there is no reference: an exception, no proposal
+    assert [s["bank_line"] for s in service.suggestions()] == []
+    (exception,) = service.suggestions(kind="exception")
+    assert exception["bank_line"] == extra["id"]
+    with pytest.raises(ValidationError, match="not open to decide"):
+        service.confirm(exception["id"])
+    service.reject(exception["id"])
+    with pytest.raises(ValidationError, match="not open to decide"):
+        service.reject(exception["id"])
