@@ -11,7 +11,6 @@ below zero. Undoing every allocation restores the start.
 from __future__ import annotations
 
 import contextlib
-import shutil
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
@@ -28,6 +27,7 @@ from engine.errors import ValidationError
 from engine.permissions import Principal
 from engine.rules.service import Reconciliation
 from engine.storage import Database
+from tests.test_scenarios import with_matching
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE.parent / "apps"
@@ -49,17 +49,9 @@ def appset_with(rule_names: tuple[str, ...], folder: str) -> AppSet:
     """The shipped apps with only these rules, in this order (one folder per rule set)."""
     target = Path(folder) / "-".join(str(RULES.index(r)) for r in rules_named(rule_names))
     if not target.exists():
-        shutil.copytree(APPS, target)
-        path = target / "receivables.yaml"
-        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-        start = next(i for i, line in enumerate(lines) if line.startswith("matching:"))
-        end = next(
-            (i for i in range(start + 1, len(lines)) if lines[i][:1] not in ("", " ", "#", "\n")),
-            len(lines),
-        )
         section = {**shipped_matching(), "rules": rules_named(rule_names)}
         text = yaml.safe_dump({"matching": section}, allow_unicode=True, sort_keys=False)
-        path.write_text("".join([*lines[:start], text, *lines[end:]]), encoding="utf-8")
+        with_matching(target, text)
     return load_apps([target])
 
 
