@@ -219,7 +219,7 @@ class _Importer:
 
     def run(self, rows: Iterator[_Row], chunk_size: int, progress: Progress | None) -> int:
         stopped = None
-        with self.repo.transaction(), _collecting_between_chunks() as collect:
+        with self.repo.deferred_refresh(), _collecting_between_chunks() as collect:
             while chunk := list(itertools.islice(rows, chunk_size)):
                 self.chunk(chunk)
                 collect()

@@ -29,12 +29,12 @@ import sqlalchemy as sa
 from engine import money
 from engine.appdef import Entity
 from engine.errors import ValidationError
-from engine.storage import fastexpr
+from engine.storage import dependents, fastexpr
 from engine.storage.audit import Change
 from engine.storage.derived import Derivation, currency_field, run_checks
 from engine.storage.records import CHUNK, RefView, RelationView, normalise
 from engine.storage.sqlexpr import SetPlan, set_plan
-from engine.storage.writes import update_by_id
+from engine.storage.writes import result_converters, update_by_id
 
 SET_CHUNK = 5000  # parents per statement of the SQL refresh
 SET_BASED = True  # off: every parent is refreshed in Python (tests compare the two)
@@ -243,7 +243,9 @@ class ParentRefresh:
         scales = [getattr(table.c[n].type, "scale", 0) for n in names]
         slow: list[int] = []
         changed: list[dict[str, Any]] = []
-        before: list[dict[str, Any]] = []
+        befores: list[dict[str, Any]] = []
+        # records elsewhere read these parents' fields through a ref (dependents.py)
+        followed = bool(dependents.plan(self.db.appset).get(ent.qualname))
         for start in range(0, len(ids), SET_CHUNK):
             chunk = ids[start : start + SET_CHUNK]
             stmt = sa.select(*raw).select_from(plan.source).where(table.c.id.in_(plan.ids))
@@ -269,15 +271,42 @@ class ParentRefresh:
                 for i, field in enumerate(refs, start=1):
                     values[field] = row[i]
                 changed.append(values)
-                before.append(dict(zip(names, current, strict=True)))
+                if followed:
+                    befores.append(dict(zip(names, current, strict=True)))
         if changed:
             update_by_id(self.conn, table, names, changed, raw=True)
             self.loader.forget(ent.qualname, [r["id"] for r in changed])
+            if followed:
+                self._followed(ent, names, befores, changed)
             self._collect(ent, changed)
-            # No listener hears these (they need whole records: the Python path), but the
-            # records that read these values through a ref follow them (dependents.py).
-            self.changed(ent, [(r["id"], b, r) for b, r in zip(before, changed, strict=True)])
         return slow
+
+    def _followed(
+        self,
+        ent: Entity,
+        names: list[str],
+        befores: list[dict[str, Any]],
+        afters: list[dict[str, Any]],
+    ) -> None:
+        """Tell `changed` (the records reading these parents' fields through a ref follow
+        it: storage/dependents.py) of the computed values that changed, typed. No listener
+        hears them: with listeners, parents are refreshed in Python, whole."""
+        convert = result_converters(self.db.table(ent.qualname), self.conn.dialect)
+        if self.conn.dialect.name != "sqlite":
+            convert = {}
+
+        def typed(row: dict[str, Any]) -> dict[str, Any]:
+            out = dict(row)
+            for name in names:
+                step = convert.get(name)
+                if step is not None and out[name] is not None:
+                    out[name] = step(out[name])
+            return out
+
+        items: list[Change] = [
+            (a["id"], typed(b), typed(a)) for b, a in zip(befores, afters, strict=True)
+        ]
+        self.changed(ent, items)
 
     def _refresh_rows(self, ent: Entity, ids: list[int]) -> None:
         """The refresh in Python: each record read, computed and checked as on a write."""

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from engine.storage.database import Database
 
 
+# what bulk_update takes per record: (id, values) or (id, values, the version read)
+Change_ = tuple[int, Mapping[str, Any]] | tuple[int, Mapping[str, Any], int | None]
+
+
 class BulkValidationError(ValidationError):
     """Some records of a bulk write are invalid; nothing was written.
 
@@ -211,58 +215,157 @@ class Repository(Reader):
         version: int | None = None,
     ) -> dict[str, Any]:
         """Change some fields; `version` (when given) must be the one the caller read."""
+        try:
+            return self.bulk_update(entity, [(record_id, values, version)])[0]
+        except BulkValidationError as exc:
+            raise ValidationError(exc.rows[0]) from None
+
+    def bulk_update(
+        self,
+        entity: Entity | str,
+        changes: Sequence[
+            tuple[int, Mapping[str, Any]] | tuple[int, Mapping[str, Any], int | None]
+        ],
+    ) -> list[dict[str, Any]]:
+        """Change many records in one transaction: all of them, or none.
+
+        `changes` holds `(id, values)` or `(id, values, version)`: as `update` for each
+        record (validated, one audit row and one `updated` event each), with the parents
+        that sum over them refreshed once for the batch. Raises NotFound or StaleVersion
+        for the first record missing or changed since `version`, BulkValidationError
+        (`rows` by index in `changes`) when any is invalid. Returns the stored records.
+        """
         ent = self._allowed(entity, "update")
-        table = self.db.table(ent.qualname)
+        items = [(c[0], c[1], c[2] if len(c) > 2 else None) for c in changes]
         with self.transaction() as conn:
-            current = self._current(ent, record_id, version)
-            self.loader.fetch(ent.qualname, [record_id])
-            self.validator.prefetch_refs(ent, [values])
-            row, errors = self.validator.prepare(ent, values, current)
+            currents = self._currents(ent, [(i, v) for i, _, v in items])
+            ids = [c["id"] for c in currents]
+            if len(set(ids)) != len(ids):
+                raise ValueError("bulk_update: a record is given twice")
+            self.loader.fetch(ent.qualname, ids)
+            self.validator.prefetch_refs(ent, [values for _, values, _ in items])
+            rows: list[dict[str, Any]] = []
+            errors: dict[int, dict[str, str]] = {}
+            with fastexpr.exact():
+                for i, ((_, values, _), current) in enumerate(zip(items, currents, strict=True)):
+                    row, errs = self.validator.prepare(ent, values, current)
+                    if errs:
+                        errors[i] = errs
+                    rows.append(row)
+            self.validator.check_unique(conn, ent, rows, errors, existing_ids=ids)
             if errors:
-                raise ValidationError(errors)
-            self.validator.check_unique(
-                conn, ent, [row], {}, existing_ids=[record_id], raise_single=True
-            )
-            self._check_scope(ent, [row])
-            changes = {k: v for k, v in row.items() if k in ent.fields and current.get(k) != v}
-            now = clock.now()
-            changes.update(version=current["version"] + 1, updated_at=now, updated_by=self.user)
-            result = conn.execute(
+                raise BulkValidationError(errors)
+            self._check_scope(ent, rows)
+            afters = self._write_changes(conn, ent, rows, currents)
+            self.loader.forget(ent.qualname, ids)
+            changed: list[Change] = [(c["id"], c, a) for c, a in zip(currents, afters, strict=True)]
+            self._audit(conn, ent, "update", changed)
+            self._emit(conn, ent, "updated", changed)
+            self.parents.parents_of(ent, afters, before=currents)
+            dependents.refresh(self, ent, changed)
+            generate.after_write(self, ent, afters, currents)
+        return afters
+
+    def _write_changes(
+        self,
+        conn: sa.Connection,
+        ent: Entity,
+        rows: list[dict[str, Any]],
+        currents: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """UPDATE each record's changed fields (one executemany per set of fields changed),
+        where its version is still the one read; the records as stored."""
+        table = self.db.table(ent.qualname)
+        now = clock.now()
+        afters: list[dict[str, Any]] = []
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row, current in zip(rows, currents, strict=True):
+            diff = {k: v for k, v in row.items() if k in ent.fields and current.get(k) != v}
+            diff.update(version=current["version"] + 1, updated_at=now, updated_by=self.user)
+            params = {f"_{k}": v for k, v in diff.items()}  # _version: the new one
+            params.update(where_id=current["id"], where_version=current["version"])
+            groups.setdefault(tuple(diff), []).append(params)
+            afters.append(normalise(ent, {**current, **diff}))
+        sane = conn.dialect.supports_sane_multi_rowcount
+        for names, params_list in groups.items():
+            stmt = (
                 table.update()
-                .where(table.c.id == record_id, table.c.version == current["version"])
-                .values(**changes)
-            )
-            if result.rowcount != 1:
-                raise StaleVersion(
-                    ent.qualname, record_id, current["version"], current["version"] + 1
+                .where(
+                    table.c.id == sa.bindparam("where_id"),
+                    table.c.version == sa.bindparam("where_version"),
                 )
-            after = normalise(ent, {**current, **changes})
-            self.loader.forget(ent.qualname, [record_id])
-            self._audit(conn, ent, "update", [(record_id, current, after)])
-            self._emit(conn, ent, "updated", [(record_id, current, after)])
-            self.parents.parents_of(ent, [after], before=[current])
-            dependents.refresh(self, ent, [(record_id, current, after)])
-            generate.after_write(self, ent, [after], [current])
-        return after
+                .values({n: sa.bindparam(f"_{n}") for n in names})
+            )
+            for start in range(0, len(params_list), BATCH):
+                chunk = params_list[start : start + BATCH]
+                result = conn.execute(stmt, chunk)
+                if (len(chunk) == 1 or sane) and result.rowcount != len(chunk):
+                    first = chunk[0]
+                    raise StaleVersion(
+                        ent.qualname, first["where_id"], first["where_version"], first["_version"]
+                    )
+        return afters
 
     def delete(self, entity: Entity | str, record_id: int, version: int | None = None) -> None:
-        ent = self._allowed(entity, "delete")
-        with self.transaction():
-            current = self._current(ent, record_id, version)
-            self._delete_rows(ent, [current])
+        self.bulk_delete(entity, [record_id], None if version is None else [version])
 
-    def _current(self, ent: Entity, record_id: int, version: int | None) -> dict[str, Any]:
+    def bulk_delete(
+        self,
+        entity: Entity | str,
+        ids: Sequence[int],
+        versions: Sequence[int | None] | None = None,
+    ) -> None:
+        """Delete many records in one transaction: all of them, or none.
+
+        As `delete` for each (one audit row and one `deleted` event each; children whose
+        ref says `on_delete: cascade` go too, others refuse with a ValidationError), with
+        the parents that summed over them refreshed once. `versions`, when given, holds the
+        version read of each (None: any). NotFound or StaleVersion name the first record
+        missing or changed since.
+        """
+        ent = self._allowed(entity, "delete")
+        pairs = list(zip(ids, versions or [None] * len(ids), strict=True))
+        pairs = list(dict(pairs).items())  # each record once
+        with self.transaction():
+            self._delete_rows(ent, self._currents(ent, pairs))
+
+    @contextlib.contextmanager
+    def deferred_refresh(self) -> Iterator[sa.Connection]:
+        """A transaction whose writes refresh the parents over them once, at its end.
+
+        For an import of many chunks: each parent is recomputed and checked once, however
+        many chunks touched it. Within it, a write does not see the sums that the earlier
+        writes of the same transaction changed (as the records of one batch do not).
+        """
+        with self.transaction() as conn, self.parents.deferred():
+            yield conn
+
+    def _currents(self, ent: Entity, pairs: list[tuple[int, int | None]]) -> list[dict[str, Any]]:
+        """The records (id, version read or None), locked on PostgreSQL, in that order."""
         table = self.db.table(ent.qualname)
-        # Outside the principal's scope, a record is not found, exactly like a missing one.
-        stmt = sa.select(table).where(table.c.id == record_id, *self._scope(ent, table))
-        if self.db.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        row = self._conn.execute(stmt).mappings().first()  # type: ignore[union-attr]
-        if row is None:
-            raise NotFound(f"{ent.label} #{record_id} does not exist")
-        if version is not None and int(version) != row["version"]:
-            raise StaleVersion(ent.qualname, record_id, int(version), row["version"])
-        return normalise(ent, row)
+        found: dict[int, dict[str, Any]] = {}
+        wanted = [i for i, _ in pairs]
+        for start in range(0, len(wanted), CHUNK):
+            # Outside the principal's scope, a record is not found, exactly like a missing one.
+            stmt = sa.select(table).where(
+                table.c.id.in_(wanted[start : start + CHUNK]), *self._scope(ent, table)
+            )
+            if self.db.dialect == "postgresql":
+                stmt = stmt.order_by(table.c.id).with_for_update()
+            for stored in self.conn.execute(stmt).mappings():
+                found[stored["id"]] = normalise(ent, stored)
+        out = []
+        for record_id, version in pairs:
+            try:
+                row = found.get(int(record_id))
+            except (TypeError, ValueError):
+                row = None
+            if row is None:
+                raise NotFound(f"{ent.label} #{record_id} does not exist")
+            if version is not None and int(version) != row["version"]:
+                raise StaleVersion(ent.qualname, record_id, int(version), row["version"])
+            out.append(row)
+        return out
 
     def _delete_rows(self, ent: Entity, rows: list[dict[str, Any]]) -> None:
         conn = self._conn

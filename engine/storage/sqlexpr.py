@@ -275,8 +275,12 @@ class _Translator:
     def _Call(self, node: ast.Call) -> Sql:
         name = node.func.id if isinstance(node.func, ast.Name) else ""
         if name == "today" and not node.args and not node.keywords:
-            # The day of this refresh, as the evaluator's today() (`refresh: daily` fields).
-            return Sql(sa.literal(clock.today(), sa.Date()), "date")
+            # The date the evaluator would give, read once for the statement (as a batch's
+            # rows in Python read it within the same moment).
+            day = clock.today()
+            if self.sqlite:  # dates are ISO text on SQLite, which sorts as the dates do
+                return Sql(sa.literal(day.isoformat(), sa.String()), "date")
+            return Sql(sa.literal(day, sa.Date()), "date")
         if node.keywords or len(node.args) != 1:
             raise Untranslatable(name)
         if name == "abs":
