@@ -45,6 +45,7 @@ def after_write(
             ]  # fmt: skip
             _delete_children(repo, gen, [p["id"] for p in parents])
         records: list[dict[str, Any]] = []
+        repo.loader.fetch(gen.parent_entity, [p["id"] for p in parents])  # one query, not one each
         for parent in parents:
             try:
                 records += children_of(repo, gen, parent["id"])

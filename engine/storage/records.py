@@ -51,22 +51,37 @@ def normalise(entity: Entity, row: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
-def _rows(conn: sa.Connection, table: sa.Table, where: Any) -> Iterator[dict[str, Any]]:
-    """The table's rows where `where` holds, as dicts of typed values.
+_IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+_SELECTS: dict[tuple[int, str], tuple[sa.Table, Any]] = {}
+
+
+def _raw_select(table: sa.Table, key: str) -> Any:
+    """SELECT every column untyped WHERE `key` IN :ids, built once per table and key (a
+    statement built anew costs SQLAlchemy more to recognise than to run)."""
+    known = _SELECTS.get((id(table), key))
+    if known is None or known[0] is not table:
+        raw = [sa.type_coerce(c, sa.types.NullType()) for c in table.columns]
+        known = _SELECTS[(id(table), key)] = (table, sa.select(*raw).where(table.c[key].in_(_IDS)))
+    return known[1]
+
+
+def _rows(
+    conn: sa.Connection, table: sa.Table, key: str, ids: list[int]
+) -> Iterator[dict[str, Any]]:
+    """The table's rows whose `key` is one of `ids`, as dicts of typed values.
 
     On SQLite read untyped and converted here (writes.result_converters: the column
     types' own conversions, dates remembered), which costs a batch of 100,000 refs a
     fraction of SQLAlchemy's per-value result processing.
     """
     if conn.dialect.name != "sqlite":  # the driver's own types; processors need its OIDs
-        result = conn.execute(sa.select(table).where(where))
+        result = conn.execute(sa.select(table).where(table.c[key].in_(ids)))
         keys = list(result.keys())
         for values in result:
             yield dict(zip(keys, values, strict=True))
         return
     steps = list(result_converters(table, conn.dialect).items())
-    raw = [sa.type_coerce(table.c[name], sa.types.NullType()) for name, _ in steps]
-    for values in conn.execute(sa.select(*raw).where(where)):
+    for values in conn.execute(_raw_select(table, key), {"ids": ids}):
         row = {}
         for (name, convert), value in zip(steps, values, strict=True):
             row[name] = value if value is None or convert is None else convert(value)
@@ -88,7 +103,7 @@ class Loader:
         entity = self.db.appset.entity(qualname)
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
-            for row in _rows(self.conn, table, table.c.id.in_(chunk)):
+            for row in _rows(self.conn, table, "id", chunk):
                 cache[row["id"]] = normalise(entity, row)
             for i in chunk:
                 cache.setdefault(i, None)
@@ -112,12 +127,11 @@ class Loader:
         cache = self.children_cache.setdefault((relation.child, relation.field), {})
         missing = sorted({i for i in parent_ids if i not in cache})
         table = self.db.table(relation.child)
-        col = table.c[relation.field]
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
             for i in chunk:
                 cache[i] = []
-            for row in _rows(self.conn, table, col.in_(chunk)):
+            for row in _rows(self.conn, table, relation.field, chunk):
                 cache[row[relation.field]].append(row)
 
     def children(self, relation: Relation, parent_id: int | None) -> list[dict[str, Any]]:

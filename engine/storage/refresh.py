@@ -291,9 +291,9 @@ class ParentRefresh:
         """Tell `changed` (the records reading these parents' fields through a ref follow
         it: storage/dependents.py) of the computed values that changed, typed. No listener
         hears them: with listeners, parents are refreshed in Python, whole."""
-        convert = result_converters(self.db.table(ent.qualname), self.conn.dialect)
-        if self.conn.dialect.name != "sqlite":
-            convert = {}
+        convert: dict[str, Any] = {}
+        if self.conn.dialect.name == "sqlite":  # elsewhere the driver gave typed values
+            convert = result_converters(self.db.table(ent.qualname), self.conn.dialect)
 
         def typed(row: dict[str, Any]) -> dict[str, Any]:
             out = dict(row)
