@@ -110,7 +110,10 @@ def test_confirm_then_undo_through_the_forms(app, login, client):
     assert undone.status_code == 302
     assert rows(app, "allocation", bank_line=ids["line_part"]) == []
     assert rows(app, "invoice", id=ids["INV-000124"])[0]["open_amount"] == Decimal("200.00")
-    assert "1 allocation was undone" in client.get("/reconcile/").text
+    page = client.get("/reconcile/").text
+    assert "1 allocation was undone" in page
+    assert "New aliases" not in page  # the undone match no longer says who the payer is
+    assert rows(app, "match_suggestion", kind="alias", status="open") == []
 
 
 def test_bulk_confirm_a_chosen_alternative_and_reject(app, login, client):

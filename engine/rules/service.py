@@ -316,6 +316,21 @@ class Reconciliation:
                         ),
                     },
                 )
+                self._withdraw_aliases(allocation["bank_line"])
+
+    def _withdraw_aliases(self, line_id: int) -> None:
+        """The open alias proposals a line's match made go when its last allocation does:
+        nobody says any more that the payer is that customer (the audit keeps them)."""
+        suggestions = self._entity("match_suggestion")
+        if self.repo.count(self._entity("allocation"), [Filter("bank_line", "eq", line_id)]):
+            return
+        filters = [
+            Filter("kind", "eq", "alias"),
+            Filter("status", "eq", "open"),
+            Filter("bank_line", "eq", line_id),
+        ]
+        for row in self.repo.query(suggestions, filters, limit=100).rows:
+            self.repo.delete(suggestions, row["id"])
 
     def undo_many(self, allocation_ids: Sequence[int]) -> None:
         with self.repo.transaction():
