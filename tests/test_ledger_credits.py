@@ -164,3 +164,31 @@ def test_status_follows_the_money_both_ways(repo, acme):
     # A typed status is ignored: it is computed.
     repo.update(R + "invoice", inv["id"], {"status": "paid", "disputed": False})
     assert reread(repo, "invoice", inv)["status"] == "open"
+
+
+def test_a_credit_note_settles_only_its_own_customers_invoices(repo, acme):
+    other = make(repo, "customer", name="Beta")
+    inv = invoice(repo, other, "INV-9", "10.00")
+    note = credit_note(repo, acme, "5.00")
+    errs = errors_of(make, repo, "allocation", credit_note=note["id"], invoice=inv["id"],
+                     amount="5.00")  # fmt: skip
+    assert errs == {"credit_note": "A credit note settles invoices of its own customer only"}
+
+
+def test_a_credit_note_in_another_currency_is_allocated_in_its_own(repo, acme):
+    inv = invoice(repo, acme, "INV-1", "100.00")
+    note = credit_note(repo, acme, "50.00", currency="USD")
+    alloc = make(
+        repo, "allocation", credit_note=note["id"], invoice=inv["id"], amount="46.00",
+        foreign_amount="50.00", exchange_rate="0.92",
+    )  # fmt: skip
+    assert alloc["source_currency"] == "USD"
+    assert reread(repo, "credit_note", note)["unallocated_amount"] == D("0.00")
+    assert reread(repo, "invoice", inv)["open_amount"] == D("54.00")
+    errs = errors_of(
+        make, repo, "allocation", credit_note=note["id"], invoice=inv["id"], amount="1.00",
+        source_currency="EUR",
+    )  # fmt: skip
+    assert (
+        errs["credit_note"] == "An allocation from a credit note is in the credit note's currency"
+    )
