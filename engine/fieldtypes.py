@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from babel.dates import format_date, format_time, parse_date
 from babel.numbers import NumberFormatError, format_decimal, parse_decimal
 
-from engine import money, patterns
+from engine import decimal_patterns, money, patterns
 from engine.i18n import _, localize
 
 if TYPE_CHECKING:
@@ -38,11 +38,18 @@ LENGTH_BOUNDS: dict[str, Any] = {
     "pattern_message": {"type": "string", "description": "shown when the pattern does not match"},
 }
 
+# What str.strip() removes (str.isspace), spelled out: `\s` means other sets to other
+# regex engines (JavaScript's adds U+FEFF), and these patterns are published in the API's
+# document, where the server and every client must read them alike. NUL is never text.
+NOT_TEXT = (
+    "\x00\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+    "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 # Each is used with fullmatch: the whole value, up to its very end (a `$` also matches
 # before a final newline).
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL_RE = re.compile(f"[^@{NOT_TEXT}]+@[^@{NOT_TEXT}]+\\.[^@{NOT_TEXT}]+")
 PHONE_RE = re.compile(r"\+?[0-9 ()./-]{4,30}")
-URL_RE = re.compile(r"https?://[^\s/$.?#][^\s]*", re.IGNORECASE)
+URL_RE = re.compile(f"[Hh][Tt][Tt][Pp][Ss]?://[^{NOT_TEXT}/$.?#][^{NOT_TEXT}]*")
 
 
 def _blank(value: Any) -> bool:
@@ -256,7 +263,8 @@ class EmailType(StringType):
     name = "email"
     widget = "email"
     input_type = "email"
-    json_schema_type = {"type": "string", "format": "email"}
+    # EMAIL_RE, no `format`: an e-mail address by RFC 5322 is another (and subtler) set
+    json_schema_type = {"type": "string", "pattern": f"^{EMAIL_RE.pattern}$"}
 
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
@@ -274,6 +282,9 @@ class PhoneType(StringType):
     widget = "tel"
     input_type = "tel"
     names_a_record = False
+    # PHONE_RE, without the spaces at either end that coerce() strips (and then counts
+    # without): what the document allows, the server takes.
+    json_schema_type = {"type": "string", "pattern": r"^\+?[0-9()./-][0-9 ()./-]{2,28}[0-9()./-]$"}
 
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
@@ -288,7 +299,7 @@ class UrlType(StringType):
     widget = "url"
     input_type = "url"
     names_a_record = False
-    json_schema_type = {"type": "string", "format": "uri"}
+    json_schema_type = {"type": "string", "pattern": f"^{URL_RE.pattern}$"}  # not RFC 3986's
 
     def coerce(self, value: Any, field: Field) -> Any:
         value = super().coerce(value, field)
@@ -365,7 +376,8 @@ class IntegerType(FieldType):
     name = "integer"
     widget = "number"
     python_type = int
-    json_schema_type = {"type": "integer"}
+    # BIGINT's limits even where the field's own do not apply (a filter's value)
+    json_schema_type = {"type": "integer", "minimum": -MAX_BIGINT, "maximum": MAX_BIGINT}
     takes_bounds = True
     options = VALUE_BOUNDS
     orderable = True
@@ -477,12 +489,17 @@ class DecimalType(FieldType):
         self, field: Field, writing: bool = False, bounds: bool = True
     ) -> dict[str, Any]:
         """A decimal string (JSON numbers invite float rounding), with the digits and the
-        places the type stores; no minus sign where the field's `min` rules it out."""
+        places the type stores; written, within the field's `min` and `max` too."""
         schema = super().json_schema(field, writing, bounds)
         digits = len(str(int(self.max_abs))) - 1
-        signed = not (writing and bounds and field.min is not None and field.min >= 0)
-        sign = "-?" if signed else ""
-        schema["pattern"] = rf"^{sign}\d{{1,{digits}}}(\.\d{{1,{self.scale}}})?$"
+        schema["pattern"] = rf"^-?[0-9]{{1,{digits}}}(\.[0-9]{{1,{self.scale}}})?$"
+        if writing and bounds:
+            limits = [
+                *([decimal_patterns.at_least(field.min)] if field.min is not None else []),
+                *([decimal_patterns.at_most(field.max)] if field.max is not None else []),
+            ]
+            if limits:
+                schema["allOf"] = [{"pattern": limit} for limit in limits]
         return schema
 
     def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
@@ -624,7 +641,13 @@ class DateTimeType(FieldType):
     name = "datetime"
     widget = "datetime-local"
     python_type = dt.datetime
-    json_schema_type = {"type": "string", "format": "date-time"}
+    # RFC 3339 as Python reads it: upper-case T and Z, at most 6 places of seconds
+    json_schema_type = {
+        "type": "string",
+        "format": "date-time",
+        "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+        r"(Z|[+-][0-9]{2}:[0-9]{2})$",
+    }
     takes_bounds = True
     options = VALUE_BOUNDS
     orderable = True
@@ -709,7 +732,7 @@ class RefType(FieldType):
     name = "ref"
     widget = "ref"
     python_type = int
-    json_schema_type = {"type": "integer", "minimum": 1}
+    json_schema_type = {"type": "integer", "minimum": 1, "maximum": MAX_BIGINT}
     options = {
         "to": {"type": "string", "description": "the target entity, 'entity' or 'app.entity'"},
         "on_delete": {"enum": ["restrict", "cascade"]},
@@ -732,13 +755,15 @@ class RefType(FieldType):
             return None
         if isinstance(value, bool):
             raise ValueError(_("must be a record id"))
-        try:
-            number = int(str(value).strip())
-        except ValueError:
+        try:  # 7.0 is 7 in JSON (and to JSON Schema's "integer")
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
             raise ValueError(_("must be a record id")) from None
+        if not number.is_finite() or number != number.to_integral_value():
+            raise ValueError(_("must be a record id"))
         if number < 1 or number > MAX_BIGINT:  # beyond BIGINT: no such record
             raise ValueError(_("must be a record id"))
-        return number
+        return int(number)
 
 
 @register

@@ -7,10 +7,13 @@ that the document and the routes cannot drift apart.
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
 from engine.appdef import AppSet, Entity, Field
-from engine.i18n import plain
+from engine.fieldtypes import NOT_TEXT
+from engine.i18n import message_of, plain
 from engine.permissions import Principal, can
 from engine.storage.query import OPERATORS
 
@@ -22,16 +25,29 @@ MAX_ID = 2**63 - 1  # BIGINT
 MAX_BULK = 1000
 LIST_PARAMS = ("q", "sort", "limit", "offset", "count")  # everything else is a filter
 NAME_RE = r"[A-Za-z_][A-Za-z0-9_]*"
+# What the API takes in If-Match: one version, quoted as an entity tag (or not), or `*`.
+IF_MATCH_RE = r'^(\*|(W/)?"([1-9][0-9]{0,17})"|([1-9][0-9]{0,17}))$'
+NO_NUL = "^[^\\x00]*$"  # PostgreSQL text cannot hold NUL, so the API refuses it
+NOT_BLANK = f"[^{NOT_TEXT}]"  # a character str.strip() keeps; engines read `\\S` apart
 
 ERROR_CODES = {
     "400": "Malformed JSON, a body that is not an object, or a bad If-Match header",
     "401": "Not logged in: send an API token (Bearer), HTTP Basic credentials or a session cookie",
     "403": "The user's role may not do this to this entity",
     "404": "No such app, entity or record",
-    "409": "Stale version (someone else changed the record), or the record is still referred to",
+    "409": (
+        "Stale version (someone else changed the record, or the versions sent disagree); the"
+        " record is still referred to; or values that each fit this document conflict with"
+        " stored records or the app's rules: a unique value already taken, a referenced record"
+        " that does not exist, a check of the definitions, more decimal places than the"
+        " record's currency has"
+    ),
     "413": "The request body is larger than the server takes (MAX_CONTENT_LENGTH)",
     "415": "Writes take a JSON body (Content-Type: application/json)",
-    "422": "Invalid values; `fields` names each field and what is wrong with it",
+    "422": (
+        "A value (of the body or of a query parameter) that this document does not allow;"
+        " `fields` names each and what is wrong with it"
+    ),
     "428": "An update or delete must name the version it was based on",
     "429": "Too many failed log-ins for this user or address; wait for Retry-After seconds",
 }
@@ -51,7 +67,9 @@ Records of every entity of the loaded app definitions.
   contains startswith in isnull; `in` takes a comma-separated list), search with `q`,
   sort with `sort=-due_date,number`, and page with `limit` and `offset`; follow
   `next` until it is null. `count=true` adds a total (counted up to 100000).
-* Errors are JSON: `{"error": message, "fields": {field: message}}`.
+* Errors are JSON: `{"error": message, "fields": {field: message}}`. A request this
+  document forbids answers 422; one it allows but the stored records or the app's rules
+  refuse (a unique value taken, a check of the definitions) answers 409.
 """
 
 
@@ -104,7 +122,9 @@ def field_schema(appset: AppSet, field: Field, writing: bool = False) -> dict[st
     schema["title"] = field.label
     if writing and field.required and vtype.text_like and "enum" not in schema:
         schema.setdefault("minLength", 1)  # blank is the same as missing
-        schema.setdefault("pattern", r"\S")  # and so is only spaces
+        schema.setdefault("pattern", NOT_BLANK)  # and so is only spaces
+    if writing and schema.get("type") == "string" and "enum" not in schema:
+        schema["allOf"] = [*schema.get("allOf", []), {"pattern": NO_NUL}]  # no database takes it
     if field.default is not None and not writing:
         schema["default"] = vtype.to_json(field.default)
     description = _describe(appset, field)
@@ -130,12 +150,18 @@ SYSTEM_SCHEMAS: dict[str, dict[str, Any]] = {
     "created_by": {"type": ["string", "null"], "readOnly": True},
     "updated_by": {"type": ["string", "null"], "readOnly": True},
 }
+VERSION_MAX = 2**31 - 1
 VERSION_IN = {
     "type": "integer",
     "minimum": 1,
-    "maximum": 2**31 - 1,
+    "maximum": VERSION_MAX,
     "description": "The version you read; may be sent in an If-Match header instead.",
 }
+
+
+# System fields, computed ones and (after creation) fixed ones may be sent back as read:
+# the server ignores them, whatever their value.
+IGNORED = {"description": "Ignored: the server sets this value, whatever is sent"}
 
 
 def _needs_value(field: Field) -> bool:
@@ -159,10 +185,17 @@ def entity_schemas(appset: AppSet, entity: Entity) -> dict[str, dict[str, Any]]:
         record["description"] = entity.description
     creatable = [f for f in fields if not f.computed]
     editable = [f for f in fields if f.editable]
+    computed = {f.name: IGNORED for f in fields if f.computed}
+    fixed = {f.name: IGNORED for f in fields if not f.computed and not f.editable}
+    system = {name: IGNORED for name in SYSTEM_SCHEMAS}
     create = {
         "type": "object",
         "title": f"New {entity.label.lower()}",
-        "properties": {f.name: field_schema(appset, f, writing=True) for f in creatable},
+        "properties": {
+            **system,
+            **computed,
+            **{f.name: field_schema(appset, f, writing=True) for f in creatable},
+        },
         "required": [f.name for f in creatable if _needs_value(f)],
         "additionalProperties": False,
     }
@@ -171,6 +204,9 @@ def entity_schemas(appset: AppSet, entity: Entity) -> dict[str, dict[str, Any]]:
         "title": f"{entity.label}, every editable field",
         "description": "Fields left out are emptied. Send the version here or in If-Match.",
         "properties": {
+            **system,
+            **computed,
+            **fixed,
             "version": VERSION_IN,
             **{f.name: field_schema(appset, f, writing=True) for f in editable},
         },
@@ -182,6 +218,9 @@ def entity_schemas(appset: AppSet, entity: Entity) -> dict[str, dict[str, Any]]:
         "title": f"Changes to {_a(entity.label.lower())}",
         "description": "Only the fields sent change. Send the version here or in If-Match.",
         "properties": {
+            **system,
+            **computed,
+            **fixed,
             "version": VERSION_IN,
             **{f.name: field_schema(appset, f, writing=True) for f in editable},
         },
@@ -245,11 +284,21 @@ def filter_ops(field: Field) -> tuple[str, ...]:
     return tuple(op for op in OPERATORS if op in ops)
 
 
+def _query_value(schema: dict[str, Any], *forbidden: str) -> dict[str, Any]:
+    """A value sent in the query string: text without NUL (and without `forbidden`)."""
+    if schema.get("type") != "string":
+        return schema
+    rule = {"pattern": f"^[^\\x00{''.join(forbidden)}]*$"}
+    return {**schema, "allOf": [*schema.get("allOf", []), rule]}
+
+
 def filter_params(entity: Entity) -> list[dict[str, Any]]:
     params = []
     for field in entity.fields.values():
         value = field.value_type.json_schema(field, bounds=False)
         value.pop("readOnly", None)
+        items = _query_value(value, ",")  # `in` splits its value at each comma
+        value = _query_value(value)
         listed = " (a filter of the list page)" if field.name in entity.list_filters else ""
         for op in filter_ops(field):
             if op == "eq":
@@ -258,15 +307,17 @@ def filter_params(entity: Entity) -> list[dict[str, Any]]:
                 name = f"{field.name}__{op}"
             schema: dict[str, Any] = value
             text = f"{field.label} {op.replace('_', ' ')} this value{listed}"
+            extra: dict[str, Any] = {}
             if op == "in":
-                schema = {"type": "string"}
+                schema = {"type": "array", "items": items}
+                extra = {"style": "form", "explode": False}
                 text = f"{field.label} is one of these comma-separated values{listed}"
             elif op == "isnull":
                 schema = {"type": "boolean"}
                 text = f"{field.label} is empty (true) or filled (false){listed}"
             elif op in ("contains", "startswith"):
-                schema = {"type": "string"}
-            params.append(_param(name, "query", schema, text))
+                schema = {"type": "string", "pattern": NO_NUL}
+            params.append(_param(name, "query", schema, text, **extra))
     return params
 
 
@@ -274,9 +325,15 @@ def list_params(entity: Entity) -> list[dict[str, Any]]:
     sortable = ", ".join(["id", *entity.fields])
     default_sort = ",".join(("-" if desc else "") + name for name, desc in entity.default_sort)
     search = ", ".join(entity.search) or "the text fields"
-    sort_re = rf"^-?{NAME_RE}(,-?{NAME_RE})*$"
+    names = "|".join(["id", *entity.fields])
+    sort_re = rf"^-?(?:{names})(,-?(?:{names}))*$"
     return [
-        _param("q", "query", {"type": "string"}, f"Search {search} (case-insensitive)"),
+        _param(
+            "q",
+            "query",
+            {"type": "string", "pattern": NO_NUL},
+            f"Search {search} (case-insensitive)",
+        ),
         _param(
             "sort",
             "query",
@@ -329,8 +386,9 @@ ETAG = {
 IF_MATCH = _param(
     "If-Match",
     "header",
-    {"type": "string"},
-    'The version the change is based on, e.g. "3" (or the version in the body)',
+    {"type": "string", "pattern": IF_MATCH_RE},
+    'The version the change is based on, e.g. "3" (or the version in the body); `*` for'
+    " whatever the version is",
 )
 
 
@@ -379,7 +437,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
                         "Location": {"description": "its URL", "schema": {"type": "string"}},
                     },
                 ),
-                **_errors("400", "403", "404", "413", "415", "422"),
+                **_errors("400", "403", "404", "409", "413", "415", "422"),
             },
         },
     }
@@ -442,7 +500,7 @@ def entity_paths(entity: Entity) -> dict[str, dict[str, Any]]:
                     },
                     "The new records' ids, in the order sent",
                 ),
-                **_errors("400", "403", "404", "413", "415", "422"),
+                **_errors("400", "403", "404", "409", "413", "415", "422"),
             },
         }
     }
@@ -601,21 +659,39 @@ def build_openapi(
 
 # -- the document, enforced -------------------------------------------------------------------
 
-_VALIDATORS: dict[int, tuple[Field, Any]] = {}
+_VALIDATORS: dict[tuple[int, str], tuple[Any, Any]] = {}
+
+
+def _memo(owner: Any, kind: str, make: Any) -> Any:
+    """What `make()` builds for `owner` (a field, an entity), kept with the owner itself,
+    so that reloaded definitions get their own."""
+    cached = _VALIDATORS.get((id(owner), kind))
+    if cached is None or cached[0] is not owner:
+        if len(_VALIDATORS) > 4096:
+            _VALIDATORS.clear()
+        cached = (owner, make())
+        _VALIDATORS[(id(owner), kind)] = cached
+    return cached[1]
+
+
+def _checker(schema: dict[str, Any]) -> Any:
+    """A validator of `schema` that checks formats (date, date-time) too, and reads JSON
+    numbers as the API parses them, as Decimal: 7.0 is an integer, as JSON Schema says."""
+    from jsonschema import Draft202012Validator, validators
+
+    base = Draft202012Validator.TYPE_CHECKER
+
+    def integer(checker: Any, value: Any) -> bool:
+        if isinstance(value, Decimal):
+            return value.is_finite() and value == value.to_integral_value()
+        return bool(base.is_type(value, "integer"))
+
+    kind = validators.extend(Draft202012Validator, type_checker=base.redefine("integer", integer))
+    return kind(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 def _validator(appset: AppSet, field: Field) -> Any:
-    """A cached validator of the field's write schema (keyed by the field object itself, so
-    reloaded definitions get new ones)."""
-    from jsonschema import Draft202012Validator
-
-    cached = _VALIDATORS.get(id(field))
-    if cached is None or cached[0] is not field:
-        if len(_VALIDATORS) > 4096:
-            _VALIDATORS.clear()
-        cached = (field, Draft202012Validator(field_schema(appset, field, writing=True)))
-        _VALIDATORS[id(field)] = cached
-    return cached[1]
+    return _memo(field, "write", lambda: _checker(field_schema(appset, field, writing=True)))
 
 
 def _problem(field: Field, error: Any) -> str:
@@ -634,7 +710,7 @@ def _problem(field: Field, error: Any) -> str:
         if vtype.holds_currency:
             return "is not an ISO 4217 currency code"
         return "must be one of: " + ", ".join(str(v) for v in expected if v is not None)
-    if keyword in ("minLength", "pattern") and expected in (1, r"\S"):
+    if keyword in ("minLength", "pattern") and expected in (1, NOT_BLANK):
         return "is required"
     if keyword == "pattern":
         if field.pattern and expected == f"^(?:{field.pattern})$":
@@ -668,12 +744,97 @@ def body_problems(appset: AppSet, entity: Entity, body: dict[str, Any]) -> dict[
         if field is None or field.computed:
             continue
         error = next(iter(_validator(appset, field).iter_errors(value)), None)
-        if error is not None and value is not None and _engine_accepts(field, value):
+        if error is not None and (value is None or engine_accepts(field, value)):
             problems[name] = _problem(field, error)
     return problems
 
 
-def _engine_accepts(field: Field, value: Any) -> bool:
+def key_problems(appset: AppSet, entity: Entity, body: dict[str, Any], kind: str) -> dict[str, str]:
+    """The keys a write body of `kind` (create, replace, patch) lacks or may not have, as
+    its schema says: required fields left out, keys that name no field."""
+    schema = _memo(
+        entity, kind, lambda: entity_schemas(appset, entity)[f"{entity.qualname}.{kind}"]
+    )
+    problems = {name: "is required" for name in schema.get("required", ()) if name not in body}
+    unknown = {key: f"{entity.name} has no field '{key}'" for key in body}
+    return problems | {
+        key: message for key, message in unknown.items() if key not in schema["properties"]
+    }
+
+
+def query_problems(entity: Entity, args: Any) -> dict[str, str]:
+    """Each query parameter of a list request whose value its documented schema forbids.
+
+    The values are read as the document types them (whole numbers, true or false, lists
+    split at commas) and checked against the very schemas the document publishes, so a
+    value the document allows is one the server takes, and one it forbids answers 422.
+    Parameters the document does not name are left to the query, which refuses them."""
+    documented = _memo(entity, "query", lambda: {p["name"]: p for p in list_params(entity)})
+    problems = {}
+    for name, raw in args.items(multi=True):
+        param = documented.get(name)
+        if param is None or name in problems:
+            continue
+        schema = param["schema"]
+        try:
+            value = _typed(schema, raw)
+        except ValueError as exc:
+            problems[name] = str(exc)
+            continue
+        validator = _memo(param, "schema", lambda schema=schema: _checker(schema))
+        error = next(iter(validator.iter_errors(value)), None)
+        if error is not None:
+            field = entity.fields.get(name.partition("__")[0]) if name not in LIST_PARAMS else None
+            problems[name] = _engine_problem(field, error.instance) or _query_problem(error)
+    return problems
+
+
+def _engine_problem(field: Field | None, value: Any) -> str | None:
+    """The field type's own words for a filter value it refuses (as the list page's)."""
+    if field is None or not isinstance(value, str):
+        return None
+    try:
+        field.value_type.parse(value, field)
+    except ValueError as exc:
+        return f"{value!r} {message_of(exc)}"
+    return None
+
+
+WHOLE_RE = re.compile(r"-?[0-9]{1,19}")
+
+
+def _typed(schema: dict[str, Any], raw: str) -> Any:
+    """A query string value as the document's type for it."""
+    kind = schema.get("type")
+    if kind == "integer":
+        if not WHOLE_RE.fullmatch(raw):
+            raise ValueError("must be a whole number")
+        return int(raw)
+    if kind == "boolean":
+        if raw not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return raw == "true"
+    if kind == "array":  # as OpenAPI's form style writes it: `a,b`, and nothing for []
+        return [_typed(schema["items"], item) for item in raw.split(",")] if raw else []
+    return raw
+
+
+def _query_problem(error: Any) -> str:
+    keyword, expected = error.validator, error.validator_value
+    if keyword == "enum":
+        return "must be one of: " + ", ".join(str(v) for v in expected)
+    if keyword == "minimum":
+        return f"must be at least {expected}"
+    if keyword == "maximum":
+        return f"must be at most {expected}"
+    if keyword == "format":
+        return f"is not a {expected} (ISO 8601)" if "date" in expected else f"is not an {expected}"
+    if keyword == "pattern" and expected.startswith("^[^"):
+        return "holds a NUL character" if "\x00" in error.instance else "holds a comma"
+    return f"does not have the form the document gives ({error.message})"
+
+
+def engine_accepts(field: Field, value: Any) -> bool:
     """Whether the field type would take the value; when it would not, the Repository
     refuses it in its own words, with the record's other errors."""
     try:

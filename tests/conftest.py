@@ -113,8 +113,9 @@ def repo(db: Database) -> Repository:
 
 
 @contextlib.contextmanager
-def _web_app(database_url: str, apps: Path = APPS):
-    """A Flask app of `apps` on the database, with one user per role ("clerk"/"clerk-pass")."""
+def _web_app(database_url: str, apps: Path = APPS, **config: object):
+    """A Flask app of `apps` on the database, with one user per role ("clerk"/"clerk-pass");
+    `config` adds to (or overrides) the test configuration."""
     from engine.auth import add_user
     from web import create_app
 
@@ -126,6 +127,7 @@ def _web_app(database_url: str, apps: Path = APPS):
             "SECRET_KEY": "test",
             "TESTING": True,
             "WTF_CSRF_ENABLED": False,
+            **config,
         }
     )
     db = flask_app.extensions["formwork"].db

@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 
 from engine.appdef import AppSet
-from engine.openapi import LIST_PARAMS, build_openapi, filter_ops
+from engine.openapi import IGNORED, LIST_PARAMS, build_openapi, filter_ops
 from engine.permissions import Principal
 
 
@@ -74,7 +74,7 @@ def test_write_schemas_require_what_has_no_default(doc):
     schemas = doc["components"]["schemas"]
     create = schemas["receivables.invoice.create"]
     assert create["required"] == ["number", "customer", "issue_date", "amount"]
-    assert "open_amount" not in create["properties"]  # computed: not written
+    assert create["properties"]["open_amount"] == IGNORED  # computed: sent back, ignored
     assert create["properties"]["amount"]["type"] == "string"  # never a float
     assert create["additionalProperties"] is False
     replace = schemas["receivables.invoice.replace"]

@@ -19,6 +19,7 @@ Decimal, never float, so 0.1 stays 0.1.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
@@ -32,14 +33,19 @@ from engine.appdef import Entity
 from engine.errors import Conflict, NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.fieldtypes import json_value
 from engine.openapi import (
+    IF_MATCH_RE,
     LIST_PARAMS,
     MAX_BULK,
     MAX_ID,
     MAX_LIMIT,
     MAX_OFFSET,
     PREFIX,
+    VERSION_MAX,
     body_problems,
     build_openapi,
+    engine_accepts,
+    key_problems,
+    query_problems,
 )
 from engine.permissions import ACTIONS, can, require
 from engine.storage import BulkValidationError, Filter, jsonable
@@ -144,42 +150,28 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        message = "must be a whole number"
-        raise ApiError(422, f"{name} {message}", {name: message}) from None
-    if not low <= value <= high:
-        message = f"must be between {low} and {high}"
-        raise ApiError(422, f"{name} {message}", {name: message})
-    return value
+def _checked_args(entity: Entity) -> None:
+    """Every documented query parameter has a value its schema allows, else 422."""
+    problems = query_problems(entity, request.args)
+    if problems:
+        name, problem = next(iter(problems.items()))
+        raise ApiError(422, f"{name} {problem}", problems)
 
 
-def _bool_arg(name: str, raw: str | None = None) -> bool:
-    """A boolean query parameter, as the document types it: `true` or `false` only."""
-    raw = request.args.get(name, "") if raw is None else raw
-    if raw.strip().lower() in ("", "false"):
-        return False
-    if raw.strip().lower() == "true":
-        return True
-    raise ApiError(422, f"{name} must be true or false", {name: "must be true or false"})
+IF_MATCH_TAG = re.compile(IF_MATCH_RE.removeprefix("^").removesuffix("$"))
 
 
-def _parse_version(raw: Any, source: str) -> int:
+def _parse_version(raw: Any) -> int:
+    """A version from the body (a JSON number) or the query string (its digits), as
+    VERSION_IN types it."""
     if isinstance(raw, bool):
         raw = None
     elif isinstance(raw, Decimal) and raw.is_finite() and raw == raw.to_integral_value():
         raw = int(raw) if raw.adjusted() < 18 else None  # 1e999999999 would build a huge int
-    elif isinstance(raw, str) and raw.strip().isascii() and raw.strip().isdigit():
-        raw = int(raw.strip()) if len(raw.strip()) <= 18 else None  # no version gets that far
-    if not isinstance(raw, int) or raw < 1:
-        message = "must be the record's version, a whole number from 1"
-        if source == "If-Match":
-            raise ApiError(400, f'If-Match {message}, in quotes: "3"', {"version": message})
+    elif isinstance(raw, str):  # from the query string
+        raw = int(raw) if re.fullmatch("[0-9]{1,18}", raw) else None
+    if not isinstance(raw, int) or not 1 <= raw <= VERSION_MAX:
+        message = f"must be the record's version, a whole number from 1 to {VERSION_MAX}"
         raise ApiError(422, f"version {message}", {"version": message})
     return raw
 
@@ -188,23 +180,27 @@ def _version(body: dict[str, Any] | None, record_exists: Callable[[], None]) -> 
     """The version the write is based on, from the body, If-Match or ?version=.
 
     `If-Match: *` deliberately overrides the check (None); naming none at all is 428.
+    Two that disagree cannot both be the record's version: that is stale, 409.
     """
     given: list[int] = []
+    if body is not None and "version" in body:
+        version = body.pop("version")
+        given.append(_parse_version(None if isinstance(version, str) else version))
+    if body is None and "version" in request.args:
+        given.append(_parse_version(request.args["version"]))  # text, as any query value
     header = request.headers.get("If-Match")
     if header is not None:
-        tag = header.strip()
-        if tag == "*":
+        tag = IF_MATCH_TAG.fullmatch(header)
+        if tag is None:
+            message = "must be the record's version, a whole number from 1"
+            raise ApiError(400, f'If-Match {message}, in quotes: "3"', {"version": message})
+        if header == "*":
             return None
-        if "," in tag:
-            raise ApiError(400, "If-Match must name one version", {"version": "one version"})
-        tag = tag.removeprefix("W/").strip().strip('"')
-        given.append(_parse_version(tag, "If-Match"))
-    if body is not None and "version" in body:
-        given.append(_parse_version(body.pop("version"), "body"))
-    if body is None and "version" in request.args:
-        given.append(_parse_version(request.args["version"], "query"))
+        given.append(int(tag.group(3) or tag.group(4)))
     if len(set(given)) > 1:
-        raise ApiError(400, "the versions sent disagree", {"version": "sent twice, differently"})
+        record_exists()
+        message = "the versions sent disagree: at most one of them is the record's"
+        raise ApiError(409, message, {"version": "sent twice, differently"})
     if not given:
         record_exists()  # 404 before 428 for a record that is not there anyway
         raise ApiError(
@@ -220,13 +216,25 @@ def _apps() -> Any:
     return formwork().appset
 
 
-def _checked(entity: Entity, body: dict[str, Any]) -> dict[str, Any]:
-    """The body, once every value in it fits the document's write schema (else 422)."""
-    problems = body_problems(_apps(), entity, body)
+def _checked(entity: Entity, body: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The body, once every key and value in it fits the document's write schema (else 422)."""
+    problems = key_problems(_apps(), entity, body, kind) | body_problems(_apps(), entity, body)
     if problems:
         name, problem = next(iter(problems.items()))
         raise ApiError(422, f"{name}: {problem}", problems)
     return body
+
+
+def _refused(entity: Entity, body: dict[str, Any], errors: dict[str, str]) -> int:
+    """The status of a write the Repository refused although the body fits the document:
+    422 when a value is wrong in itself (the field type refuses it: the document is the
+    looser), else 409, a conflict with stored records or the app's rules (a unique value
+    taken, a referenced record missing, a check of the definitions)."""
+    for name in errors:
+        field = entity.fields.get(name)
+        if field is not None and name in body and not engine_accepts(field, body[name]):
+            return 422
+    return 409
 
 
 def _etag(row: dict[str, Any]) -> dict[str, str]:
@@ -292,14 +300,12 @@ def list_records(app: str, entity: str):
     ent = _entity(app, entity, "read")
     args = request.args
     for key, value in args.items(multi=True):
-        if "\x00" in value:
+        if "\x00" in value:  # an undocumented one too: no query can hold it
             raise ApiError(422, f"{key} holds a NUL character", {key: "holds a NUL character"})
-    limit = _int_arg("limit", min(ent.page_size, MAX_LIMIT), 1, MAX_LIMIT)
-    offset = _int_arg("offset", 0, 0, MAX_OFFSET)
-    want_count = _bool_arg("count")
-    for key, value in args.items(multi=True):
-        if key.endswith("__isnull"):
-            _bool_arg(key, value)  # `banana`, `yes`: not what the document allows
+    _checked_args(ent)
+    limit = int(args.get("limit") or min(ent.page_size, MAX_LIMIT))
+    offset = int(args.get("offset") or 0)
+    want_count = args.get("count") == "true"
     filters = [Filter.parse(k, v) for k, v in args.items(multi=True) if k not in LIST_PARAMS]
     search, sort = args.get("q") or None, args.get("sort") or None
     repo = repository()
@@ -335,7 +341,11 @@ def get_record(app: str, entity: str, record_id: int):
 def create_record(app: str, entity: str):
     ent = _entity(app, entity, "create")
     repo = repository()
-    row = repo.create(ent, _checked(ent, _body()))
+    body = _checked(ent, _body(), "create")
+    try:
+        row = repo.create(ent, body)
+    except ValidationError as exc:
+        raise ApiError(_refused(ent, body, exc.errors), str(exc), exc.errors) from None
     row = repo.get(ent, row["id"]) or row  # as stored: NUMERIC scale, database rounding
     headers = {"Location": _record_url(ent, row["id"]), **_etag(row)}
     return json_response(jsonable(row), 201, headers)
@@ -357,10 +367,23 @@ def bulk_create(app: str, entity: str):
     if bad:
         rows = {str(i): {"": "must be a JSON object"} for i in bad}
         raise ApiError(422, f"record {bad[0]} is not a JSON object", rows=rows)
-    problems = {str(i): p for i, r in enumerate(records) if (p := body_problems(_apps(), ent, r))}
+    problems = {
+        str(i): p
+        for i, r in enumerate(records)
+        if (p := key_problems(_apps(), ent, r, "create") | body_problems(_apps(), ent, r))
+    }
     if problems:
         raise ApiError(422, f"{len(problems)} records are invalid; none was written", rows=problems)
-    ids = repository().bulk_create(ent, records)
+    try:
+        ids = repository().bulk_create(ent, records)
+    except BulkValidationError as exc:
+        rows = {str(i): errors for i, errors in sorted(exc.rows.items())}
+        refused = [_refused(ent, records[i], errors) for i, errors in exc.rows.items()]
+        message = f"{len(rows)} records are invalid; none was written"
+        raise ApiError(max(refused), message, rows=rows) from None
+    except ValidationError as exc:  # of the records together (a parent's check)
+        status = max(_refused(ent, record, exc.errors) for record in records)
+        raise ApiError(status, str(exc), exc.errors) from None
     return json_response({"ids": ids}, 201)
 
 
@@ -377,10 +400,13 @@ def update_record(app: str, entity: str, record_id: int):
             _missing(ent, record_id)
 
     version = _version(body, exists)
-    values = _checked(ent, body)
+    values = _checked(ent, body, "replace" if request.method == "PUT" else "patch")
     if request.method == "PUT":
         values = {f.name: None for f in ent.fields.values() if f.editable} | body
-    row = repo.update(ent, record_id, values, version=version)
+    try:
+        row = repo.update(ent, record_id, values, version=version)
+    except ValidationError as exc:
+        raise ApiError(_refused(ent, body, exc.errors), str(exc), exc.errors) from None
     row = repo.get(ent, record_id) or row
     return json_response(jsonable(row), headers=_etag(row))
 
