@@ -608,7 +608,7 @@ class DateType(FieldType):
             pass
         try:
             return parse_date(text, locale=locale)
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, OverflowError):  # "2.9e-234": a year too large
             raise ValueError(_("is not a date (use YYYY-MM-DD)")) from None
 
     def coerce(self, value: Any, field: Field) -> Any:
@@ -850,7 +850,12 @@ class IbanType(_BankCodeType):
 
     name = "iban"
     default_max_length = 34
-    json_schema_type = {"type": "string", "pattern": "^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$"}
+    # `format: iban`: its check digits are beyond a pattern; a client can check them
+    json_schema_type = {
+        "type": "string",
+        "format": "iban",
+        "pattern": "^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$",
+    }
     not_valid = _("is not an IBAN")
 
     def code(self, text: str) -> Any:
@@ -881,6 +886,7 @@ class BicType(_BankCodeType):
     default_max_length = 11
     json_schema_type = {
         "type": "string",
+        "format": "bic",  # its country must exist: beyond the pattern too
         "pattern": "^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}([A-Z0-9]{3})?$",
     }
     not_valid = _("is not a BIC (8 or 11 letters and digits, e.g. DEUTDEFF)")

@@ -23,8 +23,10 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
+from hypothesis import strategies as st
 from schemathesis.engine import Status, events, from_schema
 from schemathesis.transport.wsgi import WSGITransport
+from schwifty import IBAN
 from werkzeug.security import generate_password_hash
 
 from engine.permissions import Principal
@@ -54,6 +56,16 @@ CONFIG = {
 # ignored_auth sends thousands of wrong passwords: a throttle this test does not test
 UNLIMITED = "1000000/minute"
 UNTHROTTLED = {"LOGIN_LIMIT_PER_USER": UNLIMITED, "LOGIN_LIMIT_PER_ADDRESS": UNLIMITED}
+
+
+# The document marks IBANs and BICs with `format`: check digits and country codes are more
+# than a pattern can say. Valid ones to generate from, as a client would hold them.
+IBANS = st.builds(
+    lambda account: str(IBAN.generate("DE", bank_code="37040044", account_code=str(account))),
+    st.integers(min_value=1, max_value=9_999_999_999),
+)
+schemathesis.openapi.format("iban", IBANS)
+schemathesis.openapi.format("bic", st.sampled_from(["DEUTDEFF", "COBADEFFXXX", "BNPAFRPP"]))
 
 
 @pytest.fixture
