@@ -93,8 +93,11 @@ class CustomerIndex:
         hits = self._cache.get(key)
         if hits is None:
             hits = self._cache[key] = self._find(counterparty, iban)
-        mapped = self._mapped(line)
-        return [*mapped, *(h for h in hits if h.customer not in {m.customer for m in mapped})]
+        mapped = self._mapped(line) if self._mappings else []
+        if not mapped:
+            return list(hits)
+        taken = {m.customer for m in mapped}
+        return [*mapped, *(h for h in hits if h.customer not in taken)]
 
     def _find(self, counterparty: str, iban: str) -> list[CustomerHit]:
         hits: list[CustomerHit] = []

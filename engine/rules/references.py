@@ -10,6 +10,7 @@ normalised like any other reference. `within_one_typo` tells a one-character sli
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ _LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
 MIN_TYPO_LENGTH = 4
 
 
+@functools.lru_cache(maxsize=65536)
 def normal_reference(text: str | None) -> str:
     """`INV-000123` -> `INV123`; `000123` -> `123`: what two spellings of one number share."""
     if not text:
@@ -98,17 +100,28 @@ class Extractor:
             return list(rf_payloads(text))
         if self.kind == "whole":
             return [text.strip()]
-        assert self.pattern is not None
-        compiled = patterns.compiled(self.pattern)
         try:
-            found = list(compiled.finditer(text, timeout=patterns.TIMEOUT_SECONDS))
+            found = list(self._compiled.finditer(text, timeout=patterns.TIMEOUT_SECONDS))
         except TimeoutError:
             return []  # a pattern that runs away on one text finds nothing in it
         return [_group(m) for m in found]
 
+    @functools.cached_property
+    def _compiled(self) -> regex.Pattern[str]:
+        """The pattern compiled once per extractor (a run reads it on every line)."""
+        assert self.pattern is not None
+        return patterns.compiled(self.pattern)
+
     def keys(self, text: str | None) -> list[str]:
         """The normal forms of the references in `text`, first seen first, no repeats."""
-        return list(dict.fromkeys(k for k in map(normal_reference, self.raw(text)) if k))
+        if not text:
+            return []
+        found: dict[str, None] = {}
+        for raw in self.raw(text):
+            key = normal_reference(raw)
+            if key:
+                found[key] = None
+        return list(found)
 
     def target_keys(self, value: str | None) -> list[str]:
         """The normal forms under which a target's own reference (the invoice number) is
