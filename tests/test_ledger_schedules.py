@@ -129,3 +129,20 @@ def test_bulk_created_invoices_get_their_instalments_in_one_write(repo, thirds):
     for record_id, i in zip(ids, range(1, 51), strict=True):
         got = instalments(repo, {"id": record_id})
         assert sum(row[2] for row in got) == D(i)
+
+
+def test_a_long_import_does_not_keep_the_invoices_it_made_schedules_for(repo, thirds):
+    # An import of a million invoices runs in one transaction: the records the generator
+    # read to make their instalments must not stay in the transaction's cache.
+    cust = make(repo, "customer", name="Streamed")
+    with repo.deferred_refresh():
+        for chunk in range(3):
+            rows = [
+                {"number": f"S-{chunk}-{i}", "customer": cust["id"], "issue_date": "2026-01-01",
+                 "amount": "10.00", "payment_terms": thirds["id"]}
+                for i in range(20)
+            ]  # fmt: skip
+            repo.bulk_create(R + "invoice", rows)
+            cached = repo.loader.cache.get(R + "invoice", {})
+            assert len(cached) == 0, f"{len(cached)} invoices kept after chunk {chunk}"
+    assert repo.count(R + "instalment") == 180

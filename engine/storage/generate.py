@@ -56,6 +56,9 @@ def after_write(
                 repo.bulk_create(gen.entity, records)
             except ValidationError as exc:  # name the generator beside the parent's fields
                 raise ValidationError({"": f"{gen.name}: {exc}"}) from None
+        # The loader lives as long as the transaction: an import of a million invoices in
+        # one would otherwise keep every one of them in memory.
+        repo.loader.forget(gen.parent_entity, [p["id"] for p in parents])
 
 
 def children_of(repo: Repository, gen: Generator, parent_id: int) -> list[dict[str, Any]]:
