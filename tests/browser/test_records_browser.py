@@ -56,7 +56,7 @@ ENGLISH = {
     "check": "The due date cannot be before the issue date",
     "Search": "Search",
     "one": "1 invoice",
-    "status": "Open",
+    "status": "Overdue",  # due 2026-03-31, long past
     "issued": "Mar 31, 2026",
 }
 CHINESE = {
@@ -67,7 +67,7 @@ CHINESE = {
     "Issue date": "开票日期", "Due date": "到期日", "Amount": "金额",
     "Create invoice": "创建发票", "not a number": "金额不是数字",
     "Error:": "错误\uff1a", "check": "到期日不能早于开票日期",
-    "Search": "搜索", "one": "共 1 条", "status": "未收款", "issued": "2026年3月31日",
+    "Search": "搜索", "one": "共 1 条", "status": "已逾期", "issued": "2026年3月31日",
 }  # fmt: skip
 
 
