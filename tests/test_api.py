@@ -505,3 +505,22 @@ def test_fields_named_like_list_parameters_filter_with_eq(tmp_path):
     names = {p["name"] for p in doc["paths"]["/api/shop/shelf"]["get"]["parameters"]}
     assert "sort__eq" in names and "sort__gte" in names
     db.dispose()
+
+
+def test_fields_fixed_after_creation_are_ignored_on_update_whatever_is_sent(client, repo, acme):
+    # The document says so ("Ignored: the server sets this value"); schemathesis sent
+    # `"number": "1"` to an instalment and got a 422 for a value it was told was ignored.
+    terms = repo.create("receivables.payment_terms", {"name": "half and half"})
+    for percent, days in (("50", 30), ("50", 60)):
+        repo.create(
+            "receivables.payment_terms_line",
+            {"payment_terms": terms["id"], "percent": percent, "days": days},
+        )
+    repo.create(
+        "receivables.invoice", invoice_body(acme["id"], amount="100", payment_terms=terms["id"])
+    )
+    first = repo.query("receivables.instalment", sort="number").rows[0]
+    url = f"/api/receivables/instalment/{first['id']}"
+    change = {"version": first["version"], "number": "1", "amount": {}, "open_amount": "x"}
+    patched = js(client.patch(url, json=change, headers=basic("admin")), 200)
+    assert (patched["number"], patched["amount"]) == (1, "50.00")

@@ -400,6 +400,10 @@ def update_record(app: str, entity: str, record_id: int):
             _missing(ent, record_id)
 
     version = _version(body, exists)
+    # The document says what is sent for a computed field, or for one fixed once the record
+    # is created, is ignored on update: it is, before any of it is read.
+    fixed = {name for name, f in ent.fields.items() if not f.editable}
+    body = {k: v for k, v in body.items() if k not in fixed}
     values = _checked(ent, body, "replace" if request.method == "PUT" else "patch")
     if request.method == "PUT":
         values = {f.name: None for f in ent.fields.values() if f.editable} | body
