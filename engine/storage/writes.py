@@ -108,26 +108,31 @@ def result_converter(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | N
     return process
 
 
-_RESULTS: dict[tuple[int, str], tuple[sa.Table, dict[str, Convert | None]]] = {}
+_PerTable = dict[tuple[int, str], tuple[sa.Table, dict[str, Convert | None]]]
+_RESULTS: _PerTable = {}
+_CONVERTERS: _PerTable = {}
+
+
+def _per_column(
+    cache: _PerTable,
+    table: sa.Table,
+    dialect: sa.Dialect,
+    make: Callable[[sa.Column[Any], sa.Dialect], Convert | None],
+) -> dict[str, Convert | None]:
+    """`make` for each column of `table`, worked out once per table and dialect."""
+    known = cache.get((id(table), dialect.name))
+    if known is None or known[0] is not table:  # an id reused by a newer table
+        found = {c.name: make(c, dialect) for c in table.columns}
+        known = cache[(id(table), dialect.name)] = (table, found)
+    return known[1]
 
 
 def result_converters(table: sa.Table, dialect: sa.Dialect) -> dict[str, Convert | None]:
-    known = _RESULTS.get((id(table), dialect.name))
-    if known is None or known[0] is not table:
-        found = {c.name: result_converter(c, dialect) for c in table.columns}
-        known = _RESULTS[(id(table), dialect.name)] = (table, found)
-    return known[1]
-
-
-_CONVERTERS: dict[tuple[int, str], tuple[sa.Table, dict[str, Convert | None]]] = {}
+    return _per_column(_RESULTS, table, dialect, result_converter)
 
 
 def converters(table: sa.Table, dialect: sa.Dialect) -> dict[str, Convert | None]:
-    known = _CONVERTERS.get((id(table), dialect.name))
-    if known is None or known[0] is not table:
-        found = {c.name: converter(c, dialect) for c in table.columns}
-        known = _CONVERTERS[(id(table), dialect.name)] = (table, found)
-    return known[1]
+    return _per_column(_CONVERTERS, table, dialect, converter)
 
 
 def tuples(
