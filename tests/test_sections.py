@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from engine import i18n
 from engine.appdef import App, app_schema, check_apps, load_apps
 from engine.appdef.automations import Automation
 from engine.appdef.matching import Matching
@@ -129,7 +130,7 @@ def test_unknown_key_inside_a_section_of_the_apps_is_located(apps_copy: Path) ->
         "'then' is a required property",
         f"{receivables}:{line}:7: matching.rules[0].thne: in rule `reference and amount`: "
         "unknown key 'thne' (did you mean 'then'?); known keys: accept, amount, customer, "
-        "difference, find, in, name, partial, reason, reference, several, then, typos, when",
+        "difference, find, in, label, name, partial, reason, reference, several, then, typos, when",
     ]
 
 
@@ -165,3 +166,22 @@ def test_sections_build_typed_frozen_definitions(apps_copy: Path) -> None:
         receivables.reports["other"] = aging  # type: ignore[index]
     shipped = load_apps([APPS]).apps["receivables"].matching
     assert shipped is not None and shipped.version == matching.version  # the same text
+
+
+def test_a_rule_label_is_read_per_language_and_does_not_change_the_version(
+    apps_copy: Path,
+) -> None:
+    path = apps_copy / "receivables.yaml"
+    before = load_apps([apps_copy]).apps["receivables"].matching
+    assert before is not None
+    label = before.rule_label("reference and amount")
+    assert (label, i18n.localize(label, "zh_Hans_CN")) == ("Reference and amount", "参考号与金额")
+    assert before.rule_label("a rule since removed") == "a rule since removed"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("zh: 参考号与金额", "zh: 按参考号和金额"), encoding="utf-8")
+    relabelled = load_apps([apps_copy]).apps["receivables"].matching
+    assert relabelled is not None and relabelled.version == before.version
+    assert i18n.localize(relabelled.rule_label("reference and amount"), "zh") == "按参考号和金额"
+    path.write_text(text.replace("      several: true\n", "", 1), encoding="utf-8")
+    changed = load_apps([apps_copy]).apps["receivables"].matching
+    assert changed is not None and changed.version != before.version

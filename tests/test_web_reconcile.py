@@ -80,12 +80,12 @@ def test_the_workbench_shows_suggestions_lines_allocations_and_runs(app, login, 
     page = client.get("/reconcile/")
     assert page.status_code == 200, page.text
     text = page.text
-    assert "customer, partial payment" in text  # the rule of a suggestion
+    assert "Customer, partial payment" in text  # the rule of a suggestion
     assert "customer recognised by IBAN" in text  # its reasons
     assert "reference INV-000123 found in Memo" in text  # an allocation's, field as its label
     assert "Option 2" in text  # two invoices of ACME score alike: both listed
     assert f'value="{ids["line_free"]}"' in text  # the unmatched line can be ticked
-    assert "reference and amount" in text  # the rule's allocation, ready to undo
+    assert "Reference and amount" in text  # the rule's allocation, ready to undo
     assert "data-undo" in text and 'name="dry_run"' in text
     assert "Latest runs" in text and "test" in text  # the run, by whom
     assert 'href="/reconcile/"' in client.get("/").text  # the navigation links to it
@@ -165,7 +165,7 @@ def test_why_a_line_was_left(app, login, client):
     page = client.get(f"/reconcile/lines/{ids['line_free']}")
     assert page.status_code == 200
     assert "No rule settles it." in page.text
-    assert "reference and amount" in page.text
+    assert "Reference and amount" in page.text  # the rule's label, not its name
     assert "no reference found in Memo, Reference, or End-to-end id" in page.text
     assert "no customer recognised from Nobody" in page.text
     assert client.get("/reconcile/lines/999999").status_code == 404
@@ -181,6 +181,7 @@ def test_the_pages_in_chinese(app, login, client):
     why = client.get(f"/reconcile/lines/{ids['line_free']}")
     assert "没有规则能核销这笔流水。" in why.text
     assert "在 附言、参考号或端到端编号 中未找到参考号" in why.text
+    assert "参考号与金额" in why.text and "reference and amount" not in why.text  # rule labels
 
 
 def test_alias_proposals_are_applied_only_when_accepted(app, login, client):
@@ -227,7 +228,7 @@ def test_a_viewer_sees_but_cannot_change(app, login, client):
     ids = seed(app)
     login("viewer")
     page = client.get("/reconcile/")
-    assert page.status_code == 200 and "customer, partial payment" in page.text
+    assert page.status_code == 200 and "Customer, partial payment" in page.text
     assert 'name="confirm_one"' not in page.text and 'name="dry_run"' not in page.text
     fee = open_suggestion(app, ids["line_part"])
     refused = client.post("/reconcile/suggestions", data={"confirm_one": f"{fee['id']}:0"})

@@ -28,7 +28,7 @@ from engine.errors import Conflict, FormworkError, NotFound, ValidationError
 from engine.fieldtypes import FIELD_TYPES
 from engine.i18n import N_
 from engine.permissions import Principal
-from engine.rules.run import NoMatchingRules
+from engine.rules.run import NoMatchingRules, matching_of
 from engine.rules.service import Reconciliation, Settled
 from engine.rules.workbench import Workbench
 from engine.storage import Database
@@ -442,6 +442,17 @@ def percent_text(value: Any) -> str:
 @bp.app_template_global("run_status")
 def run_status(status: str | None) -> str:
     return _(RUN_STATUS[status]) if status in RUN_STATUS else status or ""
+
+
+@bp.app_template_global("rule_label")
+def rule_label(name: str | None) -> str:
+    """A rule's label in the reader's language (the `{{ }}` finalizer localizes it)."""
+    if not name:
+        return ""
+    try:
+        return matching_of(formwork().db.appset).rule_label(name)
+    except NoMatchingRules:
+        return name
 
 
 @bp.app_template_global("outcome_text")

@@ -98,7 +98,7 @@ EXACT = Tolerance()
 
 @dataclass(frozen=True)
 class MatchRule:
-    name: str
+    name: str  # the key an allocation or suggestion keeps; `label` is what people read
     location: Location
     then: str  # auto | suggest
     find: Find | None = None
@@ -113,6 +113,7 @@ class MatchRule:
     reason: str = "small_difference"
     several: bool = False
     partial: str | None = None  # referenced | oldest
+    label: str = ""  # an i18n.Text from the YAML; "" shows the name
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,14 @@ class Matching:
     credit_notes: str | None = None
     version: str = ""  # a hash of the section as written: which rules made an allocation
 
+    def rule_label(self, name: str) -> str:
+        """What people read for the rule an allocation or suggestion names: its `label:` in
+        their language, or the name itself (a rule since renamed or removed keeps its name)."""
+        for rule in self.rules:
+            if rule.name == name:
+                return rule.label or name
+        return name
+
 
 def crumbs(data: Any, path: Path) -> tuple[str, ...]:
     if len(path) > 2 and path[1] in ("rules", "differences") and isinstance(path[2], int):
@@ -150,7 +159,12 @@ def crumbs(data: Any, path: Path) -> tuple[str, ...]:
 
 
 def version_of(raw: Mapping[str, Any]) -> str:
-    text_ = json.dumps(raw, sort_keys=True, default=str, ensure_ascii=False)
+    """The rules' version: a relabelled rule decides as before, so labels do not count."""
+    rules = [
+        {k: v for k, v in rule.items() if k != "label"} if isinstance(rule, Mapping) else rule
+        for rule in raw.get("rules") or ()
+    ]
+    text_ = json.dumps({**raw, "rules": rules}, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text_.encode()).hexdigest()[:12]
 
 
@@ -400,6 +414,7 @@ def build_rule(
         reason=spec.get("reason", "small_difference"),
         several=bool(spec.get("several", False)),
         partial=spec.get("partial"),
+        label=text(spec.get("label"), spec["name"]),
     )
 
 

@@ -120,6 +120,10 @@ RULE_SCHEMA: dict[str, Any] = {
     "additionalProperties": False,
     "properties": {
         "name": {"type": "string", "minLength": 1},
+        "label": {
+            "$ref": "#/$defs/text",
+            "description": "what people read for the rule (per language); [the name]",
+        },
         "find": {
             "type": "object",
             "required": ["in", "equals"],

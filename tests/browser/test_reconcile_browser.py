@@ -30,14 +30,14 @@ ENGLISH = {
     "show": "Show invoices", "open of": "Open invoices of Brandt Solar GmbH",
     "balanced": "balanced",
     "matched": "Matched by hand: 2 allocations were made.", "match": "Match ticked",
-    "reason": "customer recognised by IBAN",
+    "reason": "customer recognised by IBAN", "first rule": "Reference and amount",
 }  # fmt: skip
 CHINESE = {
     "lang": "zh", "title": "银行流水核销", "dry": "试运行", "dry done": "试运行，未写入任何数据",
     "confirmed": "已确认：生成了 1 笔核销。", "alias": "新别名", "undone": "已撤销 1 笔核销",
     "show": "显示发票", "open of": "华信贸易有限公司 的未结发票", "balanced": "已平衡",
 "matched": "已手工匹配：生成了 2 笔核销。",
-    "match": "匹配所选", "reason": "通过 IBAN",
+    "match": "匹配所选", "reason": "通过 IBAN", "first rule": "参考号与金额",
 }  # fmt: skip
 
 
@@ -125,7 +125,7 @@ def test_confirm_undo_and_match_by_hand(login, live_server, seeded, t):
 
     # Why the stranger's line was left: each rule tried, and why it did not fire.
     page.locator("#match tr[data-row]", has_text=d["stranger"]).locator("a[href*=lines]").click()
-    expect(page.locator("ol.attempts li").first).to_contain_text("reference and amount")
+    expect(page.locator("ol.attempts li").first).to_contain_text(t["first rule"])
     expect(page.locator("ol.attempts")).to_contain_text(d["stranger"])
     shot(page, f"{t['lang']}-why")
     page.go_back()
