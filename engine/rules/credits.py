@@ -32,13 +32,29 @@ class CreditShare:
 
 
 def load_credit_notes(
-    conn: sa.Connection, table: sa.Table, locked: Callable[[sa.Select[Any]], sa.Select[Any]]
+    conn: sa.Connection,
+    table: sa.Table,
+    locked: Callable[[sa.Select[Any]], sa.Select[Any]],
+    suggestions: sa.Table | None = None,
 ) -> list[dict[str, Any]]:
+    """The credit notes with money left, each with `rejected`: the invoices a person took
+    it back from (an undone allocation), which no run gives it again."""
     stmt = sa.select(table).where(table.c.unallocated_amount > 0).order_by(table.c.date, table.c.id)
-    return [
+    notes = [
         rounded(dict(r), ("amount", "unallocated_amount"))
         for r in conn.execute(locked(stmt)).mappings()
     ]
+    rejected: dict[int, set[int]] = {}
+    if notes and suggestions is not None and "credit_note" in suggestions.c:
+        s = suggestions.c
+        found = sa.select(s.credit_note, s.invoice).where(
+            s.status == "rejected", s.credit_note.is_not(None)
+        )
+        for note, invoice in conn.execute(found):
+            rejected.setdefault(note, set()).add(invoice)
+    for note in notes:
+        note["rejected"] = rejected.get(note["id"], set())
+    return notes
 
 
 def settle_credit_notes(notes: list[dict[str, Any]], invoices: OpenInvoices) -> list[CreditShare]:
@@ -48,12 +64,14 @@ def settle_credit_notes(notes: list[dict[str, Any]], invoices: OpenInvoices) -> 
         left = note["unallocated_amount"]
         named = note.get("invoice")
         item = invoices.items.get(named) if named is not None else None
+        if named in note.get("rejected", ()):
+            continue
         if item is not None and item.open > ZERO and item.currency == note.get("currency"):
             amount = min(left, item.open)
             reason = _("the credit note names invoice %(number)s", number=item.row.get("number"))
         elif named is None and note.get("customer") is not None:
             same = invoices.amount_between(note["customer"], note.get("currency"), left, left)
-            if len(same) != 1:
+            if len(same) != 1 or same[0].id in note.get("rejected", ()):
                 continue
             item, amount = same[0], left
             reason = _("the customer's only open invoice of the credit note's amount")

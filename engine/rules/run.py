@@ -178,7 +178,9 @@ class Run:
     ) -> list[Decision]:
         if self.matching.credit_notes is not None and not explaining:
             notes_table = self.db.table(self.matching.credit_notes)
-            notes = load_credit_notes(self.conn, notes_table, self._locked)
+            suggestions = sibling(self.db.appset, self.matching, "match_suggestion")
+            stable = self.db.table(suggestions.qualname) if suggestions else None
+            notes = load_credit_notes(self.conn, notes_table, self._locked, stable)
             state.credit_shares = settle_credit_notes(notes, state.invoices)
         evaluator = Evaluator(self.matching, state, self.source.fields, explaining)
         decisions = []

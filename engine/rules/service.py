@@ -300,14 +300,21 @@ class Reconciliation:
             self._undo_write_offs(conn, allocation)
             self.repo.delete(allocation_entity, allocation_id)
             suggestions = self.entities["match_suggestion"]
-            if suggestions is not None and allocation.get("bank_line") is not None:
+            # What the money came from: a bank line, or a credit note when the suggestions
+            # can remember one (the next run gives neither to that invoice again).
+            source = {
+                k: allocation[k]
+                for k in ("bank_line", "credit_note")
+                if allocation.get(k) is not None and suggestions and k in suggestions.fields
+            }
+            if suggestions is not None and source:
                 share = [{"invoice": allocation["invoice"], "amount": str(allocation["amount"])}]
                 self.repo.create(
                     suggestions,
                     {
                         "kind": "match",
                         "status": "rejected",
-                        "bank_line": allocation["bank_line"],
+                        **source,
                         "invoice": allocation["invoice"],
                         "rule": allocation.get("rule"),
                         "proposal": json.dumps([share]),
@@ -316,6 +323,7 @@ class Reconciliation:
                         ),
                     },
                 )
+            if allocation.get("bank_line") is not None and suggestions is not None:
                 self._withdraw_aliases(allocation["bank_line"])
 
     def _withdraw_aliases(self, line_id: int) -> None:
