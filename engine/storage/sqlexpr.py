@@ -318,7 +318,7 @@ class _Translator:
             value = self.node(field.expr.tree.body)
             stored = self._column(self.table, self.ent, field.name)
             if stored.kind == "num" and value.kind == "num":
-                if field.result not in ("money", "decimal"):
+                if field.value_type.python_type is not Decimal:  # integers round apart
                     raise Untranslatable(f"a {field.result} result")
                 expr = self._at(value, stored.scale)
             elif stored.kind == "text" and value.kind == "text" and field.result == "choice":
