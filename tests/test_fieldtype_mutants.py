@@ -188,3 +188,92 @@ def test_local_times_show_in_utc(far_from_utc) -> None:
     shanghai = MOMENT.astimezone(dt.timezone(dt.timedelta(hours=8)))
     shown = T["datetime"].format(shanghai, make_field("datetime"), "en_US")
     assert shown == "Mar 31, 2026 11:30\u202fPM UTC"
+
+
+# -- an expression's result stored in a field (Repository -> derived.computed_value) ----------
+
+
+def test_a_computed_money_value_is_rounded_half_even_to_the_records_currency() -> None:
+    total = make_field("computed", result="money")
+    stored = T["money"].computed_value
+    assert stored(Decimal("1234.5"), total, "JPY") == Decimal("1234")  # half to even
+    assert stored(Decimal("1235.5"), total, "JPY") == Decimal("1236")
+    assert str(stored(Decimal("0.125"), total, "EUR")) == "0.12"
+    assert str(stored(Decimal("1.2345"), total, "KWD")) == "1.234"
+    assert str(stored(Decimal("0.135"), total, None)) == "0.14"  # no currency: 2 places
+    assert str(stored(7, total, "EUR")) == "7.00"  # a whole number, at the currency's places
+
+
+def test_a_computed_money_value_that_is_not_a_number_is_read_or_refused() -> None:
+    total = make_field("computed", result="money")
+    stored = T["money"].computed_value
+    assert str(stored("12.5", total, "EUR")) == "12.5"  # text is read as typed, not rounded
+    assert stored(None, total, "EUR") is None
+    for value in (True, "twelve"):  # refused with a message, not a crash
+        with pytest.raises(ValueError, match=r"^is not a number$"):
+            stored(value, total, "EUR")
+
+
+def test_a_computed_decimal_value_is_rounded_to_six_places() -> None:
+    ratio = make_field("computed", result="decimal")
+    stored = T["decimal"].computed_value
+    assert str(stored(Decimal(1) / Decimal(3), ratio)) == "0.333333"
+    assert str(stored(Decimal("0.0000025"), ratio)) == "0.000002"  # half to even
+    assert stored(7, ratio) == Decimal(7)
+    assert str(stored("12.5", ratio)) == "12.5"
+    assert stored(None, ratio) is None
+    for value in (True, "twelve"):
+        with pytest.raises(ValueError, match=r"^is not a number$"):
+            stored(value, ratio)
+
+
+def test_a_computed_value_of_another_type_is_read_as_that_type() -> None:
+    assert T["integer"].computed_value(Decimal("3"), make_field("computed", result="integer")) == 3
+    with pytest.raises(ValueError, match=r"^is not a whole number$"):
+        T["integer"].computed_value(Decimal("3.5"), make_field("computed", result="integer"))
+    day = make_field("computed", result="date")
+    assert T["date"].computed_value("2026-03-31", day) == dt.date(2026, 3, 31)
+    assert T["date"].computed_value(None, day) is None
+    label = make_field("computed", result="string")
+    assert T["string"].computed_value(Decimal("12.50"), label) == "12.50"  # numbers as text
+    assert T["string"].computed_value(None, label) is None  # blank, not "None"
+
+
+def test_links_of_e_mail_addresses_and_web_addresses() -> None:
+    assert T["email"].link("ap@example.com") == "mailto:ap@example.com"
+    assert T["url"].link("https://example.com/a") == "https://example.com/a"
+    for name in ("email", "url"):
+        assert T[name].link(None) is None and T[name].link("") is None
+    assert T["string"].link("https://example.com") is None  # only these types link
+
+
+def test_a_type_that_names_no_length_gets_a_column_of_255_characters() -> None:
+    """An extension type built on FieldType alone, as a third party would write one."""
+
+    class Note(FieldType):
+        name = "note"
+
+    pg = postgresql.dialect()
+    assert str(Note().sql_type(make_field("string")).compile(dialect=pg)) == "VARCHAR(255)"
+    assert str(Note().sql_type(make_field("string", max_length=40)).compile(dialect=pg)) == (
+        "VARCHAR(40)"
+    )
+
+
+def test_the_published_schema_of_a_ref_is_exactly_a_bounded_id() -> None:
+    assert T["ref"].json_schema(make_field("ref")) == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2**63 - 1,
+        "x-formwork-ref": "shop.customer",
+    }
+
+
+def test_a_computed_fields_schema_without_bounds_has_none() -> None:
+    label = make_field("computed", result="string")
+    assert T["computed"].json_schema(label, bounds=False) == {"type": "string", "readOnly": True}
+    assert T["computed"].json_schema(label, writing=True, bounds=False) == {
+        "type": "string",
+        "readOnly": True,
+    }
+    assert T["computed"].json_schema(label)["maxLength"] == 255
