@@ -277,3 +277,17 @@ def test_a_computed_fields_schema_without_bounds_has_none() -> None:
         "readOnly": True,
     }
     assert T["computed"].json_schema(label)["maxLength"] == 255
+
+
+def test_the_first_and_last_moments_a_datetime_holds(far_from_utc) -> None:
+    field = make_field("datetime")
+    first = T["datetime"].coerce("0001-01-01T00:00", field)  # naive: UTC, not Shanghai
+    assert first == dt.datetime.min.replace(tzinfo=dt.UTC)
+    last = T["datetime"].coerce("9999-12-31T23:59:59.999999Z", field)
+    assert last == dt.datetime.max.replace(tzinfo=dt.UTC)
+    assert T["datetime"].format(last, field) == "9999-12-31 23:59 UTC"
+    for beyond in ("0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00"):  # outside, in UTC
+        with pytest.raises(ValueError, match=r"^is out of range$"):
+            T["datetime"].coerce(beyond, field)
+    with pytest.raises(ValueError, match=r"^is not a date and time"):
+        T["datetime"].coerce("10000-01-01T00:00", field)
