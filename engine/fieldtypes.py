@@ -124,6 +124,13 @@ class FieldType:
 
     def coerce(self, value: Any, field: Field) -> Any:
         """A Python value from JSON or YAML, or ValueError with a message for a person."""
+        if type(value) is str:  # the usual case, each step below in one pass
+            text = value.strip()
+            if not text:
+                return None
+            if "\x00" in value:
+                raise ValueError(_("must not contain NUL characters"))
+            return text
         if _blank(value):
             return None
         if not isinstance(value, str):
@@ -441,7 +448,12 @@ class DecimalType(FieldType):
     filter_kind = "range"
     inputmode = "decimal"
     scale = 6
+    quantum = Decimal(1).scaleb(-scale)  # the smallest step stored, made once, not per value
     max_abs = Decimal("1e12")  # stays exact as a scaled 64-bit integer on SQLite
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.quantum = Decimal(1).scaleb(-cls.scale)  # a subclass's own scale
 
     def sql_type(self, field: Field) -> Any:
 
@@ -478,7 +490,7 @@ class DecimalType(FieldType):
             raise ValueError(_("is not a number"))
         if abs(number) >= self.max_abs:
             raise ValueError(_("is too large"))
-        if number != number.quantize(Decimal(1).scaleb(-self.scale)):
+        if number != number.quantize(self.quantum):
             raise ValueError(_("has more than %(places)s decimal places", places=self.scale))
         exponent = number.as_tuple().exponent  # an int: the number is finite
         if isinstance(exponent, int) and exponent > 0:  # "1e3" -> 1000, not 1E+3 in JSON
@@ -504,7 +516,7 @@ class DecimalType(FieldType):
 
     def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
         if isinstance(value, Decimal | int) and not isinstance(value, bool):
-            return Decimal(value).quantize(Decimal(1).scaleb(-self.scale))
+            return Decimal(value).quantize(self.quantum)
         return self.coerce(value, field)
 
     def format(self, value: Any, field: Field, locale: str = "en_US") -> str:
@@ -556,6 +568,8 @@ class MoneyType(DecimalType):
         )
 
     def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
+        if type(value) is Decimal:  # the usual result: no copy to make first
+            return money.round_money(value, currency)
         if isinstance(value, Decimal | int) and not isinstance(value, bool):
             return money.round_money(Decimal(value), currency)
         return self.coerce(value, field)
@@ -612,6 +626,8 @@ class DateType(FieldType):
             raise ValueError(_("is not a date (use YYYY-MM-DD)")) from None
 
     def coerce(self, value: Any, field: Field) -> Any:
+        if type(value) is dt.date:
+            return value
         if _blank(value):
             return None
         if isinstance(value, dt.datetime):
@@ -751,6 +767,8 @@ class RefType(FieldType):
         return sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
     def coerce(self, value: Any, field: Field) -> Any:
+        if type(value) is int and 1 <= value <= MAX_BIGINT:
+            return value  # what the steps below make of it, without the Decimal
         if _blank(value):
             return None
         if isinstance(value, bool):

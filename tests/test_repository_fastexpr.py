@@ -108,7 +108,7 @@ def test_every_expression_of_the_apps_compiles_to_closures(appset) -> None:
     ]
     assert exprs
     for expr in exprs:
-        assert fastexpr._compile_or_none(expr) is not None, expr.source
+        assert fastexpr._compile_or_none(expr, fastexpr.Scope()) is not None, expr.source
 
 
 def test_the_bounds_of_the_evaluator_hold_in_the_compiled_form() -> None:

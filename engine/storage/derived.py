@@ -7,13 +7,14 @@ over (`sum(allocation.amount)`) is written: refresh.py refreshes those parents.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.appdef import Entity, Field, Relation
+from engine.appdef import AppSet, Check, Entity, Field, Relation
 from engine.appdef.plan import EntityPlan, entity_plan
-from engine.expr import ExpressionError
+from engine.expr import Expression, ExpressionError
 from engine.fieldtypes import FieldType
 from engine.i18n import _, message_of
 from engine.storage import fastexpr
@@ -34,31 +35,66 @@ EMPTY = RelationView([])  # the children of a record not yet written
 
 
 @dataclass(frozen=True)
+class Step:
+    """An expression of an entity as a write runs it: compiled for its rows once."""
+
+    expr: Expression
+    fast: fastexpr.RowFunction  # raises when the value is the evaluator's to say
+
+
+def _evaluator_only(row: Mapping[str, Any], record_id: int | None, loader: Loader) -> Any:
+    raise LookupError("this expression is left to the evaluator")
+
+
+@dataclass(frozen=True)
 class Shape:
-    """What the context and the computed values of an entity's records need, looked up once
-    (a batch of 100,000 records would otherwise ask the definitions a million times)."""
+    """What the context and the derived values of an entity's records need, worked out and
+    compiled once per app set (a batch of 100,000 records would otherwise ask the
+    definitions a million times, and walk each expression's tree 100,000 times)."""
 
     fields: tuple[tuple[str, str | None], ...]  # (field, target entity of a ref or None)
     relations: tuple[Relation, ...]
     # (field, its expression, result type, field of its currency or None, ref target or None)
-    computed: tuple[tuple[Field, Any, FieldType, str | None, str | None], ...]
+    computed: tuple[tuple[Field, Step, FieldType, str | None, str | None], ...]
+    checks: tuple[tuple[Check, Step], ...]
+    defaults: Mapping[str, Step]  # field -> its default expression
 
 
-def shape_of(ent: Entity, plan: EntityPlan) -> Shape:
+def shape_of(appset: AppSet, ent: Entity, plan: EntityPlan) -> Shape:
+    def step(expr: Expression) -> Step:
+        return Step(expr, fastexpr.compile_for_rows(expr, appset, ent) or _evaluator_only)
+
     return Shape(
         tuple((f.name, f.ref) for f in ent.fields.values()),
         tuple(ent.relations),
         tuple(
             (
                 f,
-                f.expr,
+                step(f.expr),  # type: ignore[arg-type]  # computed: it has one
                 f.value_type,
                 currency_field(ent, f.name) if f.value_type.uses_currency else None,
                 f.ref,
             )
             for f in plan.computed_order
         ),
+        tuple((c, step(c.when)) for c in ent.checks),
+        {f.name: step(f.default_expr) for f in ent.fields.values() if f.default_expr},
     )
+
+
+_SHAPES: dict[int, dict[str, Shape]] = {}
+
+
+def shape(appset: AppSet, ent: Entity) -> Shape:
+    """The entity's Shape, built on first use and kept as long as its app set."""
+    shapes = _SHAPES.get(id(appset))
+    if shapes is None:
+        shapes = _SHAPES[id(appset)] = {}
+        weakref.finalize(appset, _SHAPES.pop, id(appset), None)
+    found = shapes.get(ent.qualname)
+    if found is None:
+        found = shapes[ent.qualname] = shape_of(appset, ent, entity_plan(appset, ent.qualname))
+    return found
 
 
 def currency_field(ent: Entity, name: str) -> str | None:
@@ -78,10 +114,10 @@ class Derivation:
         return entity_plan(self.db.appset, ent.qualname)
 
     def shape(self, ent: Entity) -> Shape:
-        shape = self.shapes.get(ent.qualname)
-        if shape is None:
-            shape = self.shapes[ent.qualname] = shape_of(ent, self.plan(ent))
-        return shape
+        found = self.shapes.get(ent.qualname)
+        if found is None:
+            found = self.shapes[ent.qualname] = shape(self.db.appset, ent)
+        return found
 
     def context(self, ent: Entity, row: Mapping[str, Any], record_id: int | None) -> dict[str, Any]:
         """The names an expression of `ent` sees: its fields, refs as records, relations."""
@@ -101,33 +137,95 @@ class Derivation:
                 names[relation.name] = RelationView(loader.children(relation, record_id))
         return names
 
+    def run(self, ent: Entity, step: Step, row: Mapping[str, Any], record_id: int | None) -> Any:
+        """The value of `step` for a record: its compiled function reads the row itself;
+        when that raises (a blank, an error), the evaluator on the record's context says
+        what the value or the error is. Call inside `fastexpr.exact()`."""
+        try:
+            return step.fast(row, record_id, self.loader)
+        except Exception:
+            pass
+        return step.expr.evaluate(self.context(ent, row, record_id))
+
+    def default(self, ent: Entity, field: Field, row: Mapping[str, Any]) -> Any:
+        """The default expression's value for a new record (a reference as its id)."""
+        return plain(self.run(ent, self.shape(ent).defaults[field.name], row, None))
+
+    def derive(
+        self, ent: Entity, row: dict[str, Any], record_id: int | None, errors: dict[str, str]
+    ) -> None:
+        """Computed values into `row`, each after its inputs, then (if all could be
+        computed) the checks: what `compute` and `run_checks` do, without the context."""
+        if not fastexpr.in_exact_context():
+            with fastexpr.exact():
+                self.derive(ent, row, record_id, errors)
+            return
+        shape = self.shape(ent)
+        for field, step, result, source, _target in shape.computed:
+            try:
+                value = self.run(ent, step, row, record_id)
+            except ExpressionError as exc:
+                errors[field.name] = _could_not_compute(exc)
+                continue
+            stored = _stored(field, result, value, row.get(source) if source else None, errors)
+            if stored is not _FAILED:
+                row[field.name] = stored
+        if errors:
+            return
+        for check, step in shape.checks:
+            try:
+                failed = self.run(ent, step, row, record_id)
+            except ExpressionError as exc:
+                _check_problem(check, exc, errors)
+                continue
+            if failed:
+                errors[check.field or ""] = check.message
+
     def compute(
         self, ent: Entity, row: dict[str, Any], context: dict[str, Any], errors: dict[str, str]
     ) -> None:
         """Evaluate the computed fields into `row` (and `context`), each after its inputs."""
         evaluate = fastexpr.evaluate
         loader, appset = self.loader, self.db.appset
-        for field, expr, result, source, target in self.shape(ent).computed:
+        for field, step, result, source, target in self.shape(ent).computed:
             try:
-                value = evaluate(expr, context)
-                if isinstance(value, RefView):
-                    value = value.id
-                value = result.computed_value(value, field, row.get(source) if source else None)
-            except (ExpressionError, ValueError) as exc:
-                problem = exc.located if isinstance(exc, ExpressionError) else message_of(exc)
-                errors[field.name] = _("could not be computed: %(error)s", error=problem)
+                value = evaluate(step.expr, context)
+            except ExpressionError as exc:
+                errors[field.name] = _could_not_compute(exc)
+                continue
+            value = _stored(field, result, value, row.get(source) if source else None, errors)
+            if value is _FAILED:
                 continue
             row[field.name] = value
             if target is not None and value is not None:
                 value = RefView(loader, appset, target, value)
             context[field.name] = value
 
-    def bind(self, row: dict[str, Any], context: dict[str, Any], field: Field, value: Any) -> None:
-        """Set a value in the record and in the expression context built from it."""
-        row[field.name] = value
-        if field.ref and value is not None:
-            value = RefView(self.loader, self.db.appset, field.ref, value)
-        context[field.name] = value
+
+_FAILED = object()
+
+
+def _could_not_compute(exc: Exception) -> str:
+    problem = exc.located if isinstance(exc, ExpressionError) else message_of(exc)
+    return _("could not be computed: %(error)s", error=problem)
+
+
+def _stored(
+    field: Field, result: FieldType, value: Any, currency: str | None, errors: dict[str, str]
+) -> Any:
+    """An expression's value as its computed field stores it, or _FAILED (and the error)."""
+    if isinstance(value, RefView):
+        value = value.id
+    try:
+        return result.computed_value(value, field, currency)
+    except ValueError as exc:
+        errors[field.name] = _could_not_compute(exc)
+        return _FAILED
+
+
+def _check_problem(check: Check, exc: ExpressionError, errors: dict[str, str]) -> None:
+    if not exc.blank:  # a check comparing a blank value does not apply
+        errors[check.field or ""] = _("check failed to run: %(error)s", error=exc.located)
 
 
 def computed_value(ent: Entity, field: Field, value: Any, row: Mapping[str, Any]) -> Any:
@@ -143,9 +241,7 @@ def run_checks(ent: Entity, context: dict[str, Any], errors: dict[str, str]) -> 
         try:
             failed = fastexpr.evaluate(check.when, context)
         except ExpressionError as exc:
-            if exc.blank:
-                continue  # a check comparing a blank value does not apply
-            errors[check.field or ""] = _("check failed to run: %(error)s", error=exc.located)
+            _check_problem(check, exc, errors)
             continue
         if failed:
             errors[check.field or ""] = check.message
