@@ -83,10 +83,11 @@ def test_a_crash_mid_run_leaves_every_line_untouched(
     line_ids = seed(db)
     written = run_module.Run._bulk
 
-    def crash(self: Any, name: str, records: list[dict[str, Any]]) -> None:
-        written(self, name, records)
-        if name == "allocation" and records:
+    def crash(self: Any, name: str, records: Any, *rest: Any) -> int:
+        count = written(self, name, records, *rest)
+        if name == "allocation" and count:
             raise RuntimeError("power cut")
+        return count
 
     monkeypatch.setattr(run_module.Run, "_bulk", crash)
     with pytest.raises(RuntimeError, match="power cut"):

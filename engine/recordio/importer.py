@@ -11,13 +11,11 @@ reported with the line (CSV), sheet row (XLSX) or record number (JSON) the user 
 from __future__ import annotations
 
 import bisect
-import contextlib
-import gc
 import itertools
 import json
 import re
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, TypedDict
@@ -25,6 +23,7 @@ from typing import Any, NamedTuple, Protocol, TypedDict
 from engine.appdef import Entity
 from engine.appdef.build import did_you_mean
 from engine.errors import FormworkError
+from engine.gcpause import collecting_between_chunks
 from engine.i18n import _
 from engine.recordio.common import FORMATS, ImportFailed, RowError, key_field, shown
 from engine.storage import BulkValidationError, Repository
@@ -164,33 +163,6 @@ def _column_errors(
     return errors
 
 
-@contextlib.contextmanager
-def _collecting_between_chunks() -> Iterator[Callable[[], None]]:
-    """Collect reference cycles between chunks rather than whenever Python decides.
-
-    A chunk allocates millions of short-lived objects, which refcounting frees; the
-    cyclic collector's passes over everything alive only pause the import at random
-    points, among them the inside of an expression's time-bounded evaluation, where a
-    long pause on a busy machine fails the whole import. So automatic collection is off
-    during the import, and the cheap young generations are collected after each chunk
-    (everything, every tenth chunk), which keeps memory as bounded as before.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    chunks = 0
-
-    def collect() -> None:
-        nonlocal chunks
-        chunks += 1
-        gc.collect(2 if chunks % 10 == 0 else 1)
-
-    try:
-        yield collect
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 class _Importer:
     """One import: chunks in, errors collected across chunks, one transaction around all."""
 
@@ -219,7 +191,7 @@ class _Importer:
 
     def run(self, rows: Iterator[_Row], chunk_size: int, progress: Progress | None) -> int:
         stopped = None
-        with self.repo.deferred_refresh(), _collecting_between_chunks() as collect:
+        with self.repo.deferred_refresh(), collecting_between_chunks() as collect:
             while chunk := list(itertools.islice(rows, chunk_size)):
                 self.chunk(chunk)
                 collect()

@@ -24,6 +24,8 @@ _NOT_ALNUM = re.compile(r"[^0-9A-Z]+")
 _LEADING_ZEROS = re.compile(r"(?<![0-9])0+(?=[0-9])")
 # Keys shorter than this are not matched with a typo: one slip in "12" is any number.
 MIN_TYPO_LENGTH = 4
+# Texts whose references an extractor remembers (then it starts afresh): a few MB at most.
+KEYS_CACHE_SIZE = 20_000
 
 
 @functools.lru_cache(maxsize=65536)
@@ -113,9 +115,25 @@ class Extractor:
         return patterns.compiled(self.pattern)
 
     def keys(self, text: str | None) -> list[str]:
-        """The normal forms of the references in `text`, first seen first, no repeats."""
+        """The normal forms of the references in `text`, first seen first, no repeats.
+
+        Remembered per text: a statement repeats many (`NOTPROVIDED`, `Payment`, a
+        monthly fee's memo), and a pattern's search costs more than a dictionary probe."""
         if not text:
             return []
+        cache = self._keys_cache
+        known = cache.get(text)
+        if known is None:
+            if len(cache) >= KEYS_CACHE_SIZE:
+                cache.clear()
+            known = cache[text] = tuple(self._read_keys(text))
+        return list(known)
+
+    @functools.cached_property
+    def _keys_cache(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    def _read_keys(self, text: str) -> list[str]:
         found: dict[str, None] = {}
         for raw in self.raw(text):
             key = normal_reference(raw)
@@ -131,7 +149,7 @@ class Extractor:
         if not value:
             return []
         if self.kind == "pattern":
-            found = self.keys(value)
+            found = self._read_keys(value)  # each number once: not worth remembering
             if found:
                 return found[:1]
         whole = normal_reference(value)

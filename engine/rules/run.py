@@ -10,6 +10,7 @@ one transaction: a crash leaves every line as it was, never half matched.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from engine import clock
 from engine.appdef import AppSet, Entity
 from engine.appdef.matching import Matching
 from engine.errors import Conflict, FormworkError
+from engine.gcpause import collecting_between_chunks
 from engine.i18n import _
 from engine.permissions import Principal
 from engine.rules import classify as cls
@@ -43,6 +45,7 @@ from engine.rules.state import (
     load_open_invoices,
     load_rates,
     rounded,
+    source_columns,
 )
 from engine.storage.database import Database
 from engine.storage.records import CHUNK
@@ -50,6 +53,9 @@ from engine.storage.repository import Repository
 
 Progress = Callable[[int, int], None]
 LOCK_KEY = 0x666F726D776F726B  # "formwork" as a number: the advisory lock of matching runs
+# Records per bulk_create: bounded memory, few statements (the parents are refreshed once).
+WRITE_CHUNK = 10_000
+LINE_MONEY = ("amount", "unallocated_amount", "allocated_amount")  # compared at their places
 
 
 class NoMatchingRules(FormworkError):
@@ -139,22 +145,28 @@ class Run:
         if not got.scalar_one():
             raise Conflict(_("another matching run is in progress; try again when it ends"))
 
-    def _line(self, row: Any) -> dict[str, Any]:
-        return rounded(dict(row), ("amount", "unallocated_amount", "allocated_amount"))
-
     def load(self, line_ids: Iterable[int] | None = None) -> RunState:
         conn, table = self.conn, self.lines_table
-        stmt = sa.select(table).where(table.c.amount > 0).order_by(table.c.date, table.c.id)
+        columns = source_columns(self.matching, table)
+        keys = [c.name for c in columns]
+        money_fields = [k for k in LINE_MONEY if k in keys]
+        stmt = sa.select(*columns).where(table.c.amount > 0).order_by(table.c.date, table.c.id)
         if "unallocated_amount" in table.c:
             stmt = stmt.where(table.c.unallocated_amount > 0)
+
+        def read(query: sa.Select[Any]) -> list[dict[str, Any]]:
+            return [
+                rounded(dict(zip(keys, values, strict=True)), money_fields)
+                for values in conn.execute(self._locked(query))
+            ]
+
         lines: list[dict[str, Any]] = []
         if line_ids is None:
-            lines = [self._line(r) for r in conn.execute(self._locked(stmt)).mappings()]
+            lines = read(stmt)
         else:
             wanted = sorted(set(line_ids))
             for start in range(0, len(wanted), CHUNK):
-                chunk = stmt.where(table.c.id.in_(wanted[start : start + CHUNK]))
-                lines += [self._line(r) for r in conn.execute(self._locked(chunk)).mappings()]
+                lines += read(stmt.where(table.c.id.in_(wanted[start : start + CHUNK])))
             lines.sort(key=lambda r: (r["date"], r["id"]))
         invoices = load_open_invoices(
             conn, self.matching, self.targets_table, self.target, self._locked
@@ -281,41 +293,78 @@ class Run:
 
     # -- writing ------------------------------------------------------------------------------
 
-    def write(self, run_id: int | None, state: RunState, decisions: list[Decision]) -> RunResult:
+    def write(
+        self,
+        run_id: int | None,
+        state: RunState,
+        decisions: list[Decision],
+        collect: Callable[[], None] = lambda: None,
+    ) -> RunResult:
+        """Write what the decisions say, WRITE_CHUNK records per `bulk_create` (built as
+        they go, so memory holds one chunk), the parents over them refreshed once at the
+        end; `collect` runs between chunks (the cyclic collector is paused for the run)."""
         lines = {r["id"]: r for r in state.lines}
         result = summarise(self.matching, decisions, lines, dry_run=run_id is None)
         result.run_id = run_id
         result.credit_notes = len({c.credit_note for c in state.credit_shares})
         if run_id is None:
             return result
-        allocations, write_offs, suggestions = [], [], []
-        for d in decisions:
-            line = lines[d.line]
-            if d.kind == "auto" and d.best is not None:
-                for share in d.best.shares:
-                    allocations.append(self._allocation(run_id, d, line, share))
-                    if share.write_off > ZERO:
-                        write_offs.append(self._write_off(d, line, share))
-            elif d.kind in ("suggest", "unmatched"):
-                suggestions.append(self._suggestion(run_id, d, line))
-        self._supersede([d.line for d in decisions if d.kind != "pending"])
-        self._bulk("allocation", allocations)
-        result.allocations = len(allocations)
-        if write_offs and sibling(self.db.appset, self.matching, "write_off") is not None:
-            self._bulk("write_off", write_offs)
-            result.write_offs = len(write_offs)
-        self._bulk("match_suggestion", suggestions)
-        credit = [allocation_of(c, run_id, self.matching.version) for c in state.credit_shares]
-        self._bulk("allocation", credit)
-        result.allocations += len(credit)
+        writes_off = sibling(self.db.appset, self.matching, "write_off") is not None
+        with self.repo.deferred_refresh():
+            self._supersede([d.line for d in decisions if d.kind != "pending"])
+            autos = [d for d in decisions if d.kind == "auto" and d.best is not None]
+            result.allocations = self._bulk(
+                "allocation",
+                (
+                    self._allocation(run_id, d, lines[d.line], share)
+                    for d in autos
+                    for share in d.best.shares  # type: ignore[union-attr]
+                ),
+                collect,
+            )
+            if writes_off:
+                result.write_offs = self._bulk(
+                    "write_off",
+                    (
+                        self._write_off(d, lines[d.line], share)
+                        for d in autos
+                        for share in d.best.shares  # type: ignore[union-attr]
+                        if share.write_off > ZERO
+                    ),
+                    collect,
+                )
+            self._bulk(
+                "match_suggestion",
+                (
+                    self._suggestion(run_id, d, lines[d.line])
+                    for d in decisions
+                    if d.kind in ("suggest", "unmatched")
+                ),
+                collect,
+            )
+            credit = (allocation_of(c, run_id, self.matching.version) for c in state.credit_shares)
+            result.allocations += self._bulk("allocation", credit, collect)
+        collect()
         return result
 
-    def _bulk(self, name: str, records: list[dict[str, Any]]) -> None:
+    def _bulk(
+        self, name: str, records: Iterable[dict[str, Any]], collect: Callable[[], None]
+    ) -> int:
+        """Create the records in chunks; how many."""
         entity = sibling(self.db.appset, self.matching, name)
-        if entity is None or not records:
-            return
+        if entity is None:
+            return 0
         known = set(entity.fields)
-        self.repo.bulk_create(entity, [{k: v for k, v in r.items() if k in known} for r in records])
+        count = 0
+        records = iter(records)
+        while chunk := [
+            {k: v for k, v in r.items() if k in known}
+            for r in itertools.islice(records, WRITE_CHUNK)
+        ]:
+            self.repo.bulk_create(entity, chunk)
+            count += len(chunk)
+            collect()
+        return count
 
     def _supersede(self, line_ids: list[int]) -> None:
         """Exceptions of an earlier run for the lines decided again: the new run's stand."""
@@ -439,7 +488,7 @@ def reconcile(
     started, began = clock.now(), time.perf_counter()
     run_entity = sibling(db.appset, matching, "reconcile_run")
     try:
-        with repo.transaction():
+        with repo.transaction(), collecting_between_chunks() as collect:
             run = Run(db, repo, matching)
             run.lock()
             state = run.load(line_ids)
@@ -455,7 +504,7 @@ def reconcile(
                         "status": "running",
                     },
                 )["id"]
-            result = run.write(None if dry_run else run_id or 0, state, decisions)
+            result = run.write(None if dry_run else run_id or 0, state, decisions, collect)
             result.seconds = time.perf_counter() - began
             if run_id is not None:
                 repo.update(run_entity, run_id, record_of(result, "done"))  # type: ignore[arg-type]

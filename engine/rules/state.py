@@ -238,6 +238,32 @@ def target_columns(matching: Matching, target: sa.Table) -> list[sa.Column[Any]]
     return [target.c[name] for name in sorted(wanted) if name in target.c]
 
 
+def source_columns(matching: Matching, source: sa.Table) -> list[sa.Column[Any]]:
+    """The bank-line columns a run reads: amounts, date, the fields references, customers
+    and mappings look in, and those the conditions name (all of them for a bare `source`)."""
+    wanted = {"id", "date", "amount", "currency", "unallocated_amount", "allocated_amount"}
+    finding = matching.customers
+    if finding is not None:
+        wanted.update(f for f in (finding.counterparty, finding.counterparty_iban) if f)
+        for mapping in finding.mappings:
+            wanted.update(mapping.in_fields)
+    for ref in matching.references.values():
+        wanted.update(ref.in_fields)
+    conditions = [d.when for d in matching.differences]
+    for rule in matching.rules:
+        for ref in rule.references:
+            wanted.update(ref.in_fields)
+        conditions += [e for e in (rule.when, rule.accept) if e is not None]
+    for expr in conditions:
+        for path in expr.paths:
+            if path[0] != "source":
+                continue
+            if len(path) == 1:
+                return list(source.columns)
+            wanted.add(path[1])
+    return [c for c in source.columns if c.name in wanted]
+
+
 def open_column(table: sa.Table) -> sa.Column[Any]:
     return table.c["open_amount"] if "open_amount" in table.c else table.c["amount"]
 
