@@ -59,6 +59,7 @@ class CustomerIndex:
         # token_sort_ratio is ratio() over the words sorted: sorted once here, not per call.
         self._sorted_choices = [_sorted_words(c) for c in self._choices]
         self._cache: dict[tuple[str, str], list[CustomerHit]] = {}
+        self._fuzzy_cache: dict[str, list[CustomerHit]] = {}  # by normal name
         self._mappings = [(patterns.compiled(m.pattern), m) for m in finding.mappings]
 
     def add(self, row: Mapping[str, Any]) -> None:
@@ -119,10 +120,19 @@ class CustomerIndex:
                     hits.append(CustomerHit(cid, "name", Decimal(99), counterparty))
                     seen.add(cid)
         if not hits:
-            hits.extend(self._fuzzy(normal, counterparty))
+            hits.extend(self._fuzzy(normal))
         return hits
 
-    def _fuzzy(self, normal: str, counterparty: str) -> list[CustomerHit]:
+    def _fuzzy(self, normal: str) -> list[CustomerHit]:
+        """The customers whose names are most similar to `normal`, above the threshold:
+        worked out once per name (a payer's lines come from several IBANs, each of which
+        is looked up as a new counterparty)."""
+        hits = self._fuzzy_cache.get(normal)
+        if hits is None:
+            hits = self._fuzzy_cache[normal] = self._most_similar(normal)
+        return hits
+
+    def _most_similar(self, normal: str) -> list[CustomerHit]:
         threshold = float(self.finding.fuzzy_threshold)
         found = process.extract(
             _sorted_words(normal),

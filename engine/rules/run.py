@@ -46,6 +46,7 @@ from engine.rules.state import (
     load_rates,
     rounded,
     source_columns,
+    target_columns,
 )
 from engine.storage.database import Database
 from engine.storage.records import CHUNK
@@ -280,15 +281,16 @@ class Run:
         if not customers or finding is None or "open_amount" not in table.c:
             return {}
         ref = table.c[finding.target_field]
+        columns = target_columns(self.matching, table)
+        keys = [c.name for c in columns]
         found: dict[int, list[dict[str, Any]]] = {}
         for start in range(0, len(customers), CHUNK):
-            stmt = sa.select(table).where(
+            stmt = sa.select(*columns).where(
                 ref.in_(customers[start : start + CHUNK]), table.c.open_amount <= 0
             )
-            for row in self.conn.execute(stmt).mappings():
-                found.setdefault(row[finding.target_field], []).append(
-                    rounded(dict(row), ("amount", "open_amount"))
-                )
+            for values in self.conn.execute(stmt):
+                row = rounded(dict(zip(keys, values, strict=True)), ("amount", "open_amount"))
+                found.setdefault(row[finding.target_field], []).append(row)
         return found
 
     # -- writing ------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class OpenInvoices:
                 found.append(item)
                 if len(found) >= limit:
                     break
-        if skipped > 64 and skipped * 2 > len(group):
+        if skipped > 32:  # settled ones go: a big customer's would be walked on every line
             self.by_customer[customer] = [i for i in group if i.open > ZERO]
         return found
 
