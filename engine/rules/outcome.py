@@ -16,7 +16,7 @@ from typing import Any
 from engine.i18n import Message, localize
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Share:
     """One invoice's part of a match."""
 
@@ -29,7 +29,7 @@ class Share:
     difference: Decimal = Decimal(0)  # payment minus what was open, in the invoice's currency
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Alternative:
     shares: tuple[Share, ...]
     score: Decimal
@@ -45,7 +45,7 @@ class Alternative:
         return sum((s.source_amount for s in self.shares), Decimal(0))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Attempt:
     """One rule tried on one line."""
 
@@ -54,7 +54,7 @@ class Attempt:
     reason: Message
 
 
-@dataclass
+@dataclass(slots=True)
 class Decision:
     line: int
     kind: str = "unmatched"  # auto | suggest | unmatched | skipped
@@ -65,10 +65,30 @@ class Decision:
     difference_class: str | None = None
     difference_reason: str | None = None
     facts: dict[str, Any] = field(default_factory=dict)  # what classification reads
+    stored_reasons: str | None = None  # the reasons as written, once `compact` dropped them
 
     @property
     def best(self) -> Alternative | None:
         return self.alternatives[0] if self.alternatives else None
+
+    def compact(self) -> None:
+        """Keep what a run writes and classifies, no more: the reasons (the best match's,
+        or the rules tried for a line left unmatched) in their stored form, the other
+        alternatives' shares. A 100,000-line run otherwise holds a million messages."""
+        self.stored_reasons = reasons_text_of(self)
+        self.attempts = []
+        self.alternatives = [
+            Alternative(a.shares, a.score, (), a.customer) for a in self.alternatives
+        ]
+        self.facts.pop("references", None)
+
+
+def reasons_text_of(decision: Decision) -> str:
+    """The reasons a decision is stored with: its best match's, else its rules' attempts."""
+    if decision.stored_reasons is not None:
+        return decision.stored_reasons
+    best = decision.best
+    return reasons_json(best.reasons) if best is not None else attempts_json(decision.attempts)
 
 
 def reasons_json(reasons: tuple[Message, ...] | list[Message]) -> str:

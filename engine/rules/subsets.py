@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import functools
 import itertools
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -63,7 +64,7 @@ class _Halves:
     def of(self, size: int) -> tuple[list[int], list[tuple[int, ...]]]:
         known = self.by_size.get(size)
         if known is None:
-            ordered = sorted(self.heads(size), key=lambda h: h[1])
+            ordered = sorted(self.heads(size), key=operator.itemgetter(1))
             known = self.by_size[size] = ([t for _c, t in ordered], [c for c, _t in ordered])
         return known
 
@@ -105,7 +106,9 @@ def smallest_fitting_set(
             if steps > max_steps:
                 return SubsetResult(found[0] if found else None, exhausted=True)
             start = bisect.bisect_left(totals, lo - base)
-            end = bisect.bisect_right(totals, hi - base)
+            end = bisect.bisect_right(totals, hi - base, start)
+            if start == end:
+                continue  # most heads: no second half completes them
             last = head[-1] if head else -1
             tails = sorted(combos[j] for j in range(start, end) if combos[j][0] > last)
             for tail in tails[: 2 - len(found)]:
