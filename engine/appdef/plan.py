@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 import weakref
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from graphlib import TopologicalSorter
 from types import MappingProxyType
 
@@ -32,6 +32,10 @@ class EntityPlan:
     # names (fields, relations) that the computed fields and checks read: what a refresh
     # of the entity's records loads, besides the computed fields themselves
     reads: frozenset[str] = frozenset()
+    # ref field -> the fields of its target that the entity's computed fields, defaults
+    # and checks read through it (`customer.payment_terms_days`): what a write of a batch
+    # loads of the records it refers to
+    through: Mapping[str, frozenset[str]] = field(default_factory=lambda: MappingProxyType({}))
 
 
 _PLANS: dict[int, Mapping[str, EntityPlan]] = {}
@@ -75,6 +79,7 @@ def _build(appset: AppSet) -> dict[str, EntityPlan]:
             tuple(sorted(parents.get(ent.qualname, ()))),
             summed_relations(ent),
             expression_reads(ent),
+            read_through(ent),
         )
     return plans
 
@@ -83,6 +88,19 @@ def expression_reads(ent: Entity) -> frozenset[str]:
     """The names the entity's computed fields and checks read."""
     exprs = [f.expr for f in ent.computed_fields if f.expr] + [c.when for c in ent.checks]
     return frozenset(name for expr in exprs for name in expr.names)
+
+
+def read_through(ent: Entity) -> Mapping[str, frozenset[str]]:
+    """Per ref field, the target's fields the entity's write expressions read through it."""
+    exprs = [f.expr for f in ent.fields.values() if f.expr]
+    exprs += [f.default_expr for f in ent.fields.values() if f.default_expr]
+    exprs += [c.when for c in ent.checks]
+    found: dict[str, set[str]] = {f.name: set() for f in ent.fields.values() if f.ref}
+    for expr in exprs:
+        for chain in expr.paths:
+            if len(chain) > 1 and chain[0] in found:
+                found[chain[0]].add(chain[1])
+    return MappingProxyType({name: frozenset(fields) for name, fields in found.items()})
 
 
 def summed_relations(ent: Entity) -> tuple[tuple[str, tuple[str, ...]], ...]:

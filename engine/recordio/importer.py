@@ -305,7 +305,9 @@ class _Importer:
         """
         skip = self.skip
         return {
-            column: None if raw is None or (type(raw) is str and not raw.strip()) else raw
+            column: None
+            if raw is None or (type(raw) is str and (not raw or raw.isspace()))
+            else raw
             for column, raw in row.values.items()
             if column not in skip
         }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ from engine.appdef import Entity
 from engine.fieldtypes import json_value
 from engine.storage.events import RecordEvent
 from engine.storage.types import ExactDecimal, UTCDateTime
-from engine.storage.writes import insert_rows
+from engine.storage.writes import insert_values
 
 if TYPE_CHECKING:
     from engine.storage.database import Database
@@ -46,19 +47,12 @@ def audit(
     table = db.system("audit")
     at = clock.now()
     encode = json_text(db.table(ent.qualname))
-    rows = [
-        {
-            "at": at,
-            "user": user,
-            "entity": ent.qualname,
-            "record_id": record_id,
-            "action": action,
-            "before": encode(before),
-            "after": encode(after),
-        }
+    name = ent.qualname
+    rows = (
+        [at, user, name, record_id, action, encode(before), encode(after)]
         for record_id, before, after in items
-    ]
-    insert_rows(conn, table, AUDIT_COLUMNS, rows)
+    )
+    insert_values(conn, table, AUDIT_COLUMNS, rows)
 
 
 AUDIT_COLUMNS = ("at", "user", "entity", "record_id", "action", "before", "after")
@@ -93,7 +87,9 @@ def json_text(table: sa.Table) -> Callable[[Mapping[str, Any] | None], str]:
         out = dict(row)
         for name in decimals:
             value = out.get(name)
-            if value is not None:
+            if value.__class__ is Decimal:  # json_value's own form, without the call
+                out[name] = format(value, "f")
+            elif value is not None:
                 out[name] = json_value(value)
         for name in moments:
             value = out.get(name)

@@ -128,7 +128,7 @@ def _deref(loader: Loader, target: str, record_id: Any, attr: str) -> Any:
     """`ref.attr` for a reference held as its id: what RefView(...)[attr] gives."""
     if record_id is None:
         return None
-    record = loader.get(target, record_id)
+    record = loader.holding(target, record_id, (attr,))  # the columns a batch loaded will do
     if record is None or attr not in record:
         raise LookupError(attr)  # the evaluator names what is missing
     return record[attr]

@@ -44,6 +44,9 @@ def after_write(
                 if any(a.get(f) != b.get(f) for f in gen.reads)
             ]  # fmt: skip
             _delete_children(repo, gen, [p["id"] for p in parents])
+        ids = [p["id"] for p in parents]
+        if gen.refs:  # a parent whose first ref is blank has no lines: no need to read it
+            parents = [p for p in parents if p.get(gen.refs[0]) is not None]
         records: list[dict[str, Any]] = []
         repo.loader.fetch(gen.parent_entity, [p["id"] for p in parents])  # one query, not one each
         for parent in parents:
@@ -58,7 +61,7 @@ def after_write(
                 raise ValidationError({"": f"{gen.name}: {exc}"}) from None
         # The loader lives as long as the transaction: an import of a million invoices in
         # one would otherwise keep every one of them in memory.
-        repo.loader.forget(gen.parent_entity, [p["id"] for p in parents])
+        repo.loader.forget(gen.parent_entity, ids)
 
 
 def children_of(repo: Repository, gen: Generator, parent_id: int) -> list[dict[str, Any]]:

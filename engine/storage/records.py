@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -41,8 +41,11 @@ def _money_fields(entity: Entity) -> tuple[tuple[str, str | None], ...]:
 
 def normalise(entity: Entity, row: Mapping[Any, Any]) -> dict[str, Any]:
     """Money read back at the currency's own number of places (100.0000 EUR -> 100.00)."""
-    out = dict(row)
-    for name, source in _money_fields(entity):
+    return _normalised(_money_fields(entity), dict(row))
+
+
+def _normalised(spec: tuple[tuple[str, str | None], ...], out: dict[str, Any]) -> dict[str, Any]:
+    for name, source in spec:
         value = out.get(name)
         if value is not None:
             rounded = money.round_money(value, out.get(source) if source else None)
@@ -51,37 +54,55 @@ def normalise(entity: Entity, row: Mapping[Any, Any]) -> dict[str, Any]:
     return out
 
 
+def as_stored(
+    entity: Entity, table: sa.Table, rows: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Rows just written, as a read of them gives them: every column, money normalised."""
+    spec, columns = _money_fields(entity), table.columns.keys()
+    return [
+        _normalised(spec, dict(zip(columns, map(row.get, columns), strict=True))) for row in rows
+    ]
+
+
 _IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
-_SELECTS: dict[tuple[int, str], tuple[sa.Table, Any]] = {}
+_SELECTS: dict[tuple[int, str, tuple[str, ...]], tuple[sa.Table, Any]] = {}
+_ABSENT: Any = object()
 
 
-def _raw_select(table: sa.Table, key: str) -> Any:
-    """SELECT every column untyped WHERE `key` IN :ids, built once per table and key (a
-    statement built anew costs SQLAlchemy more to recognise than to run)."""
-    known = _SELECTS.get((id(table), key))
+def _raw_select(table: sa.Table, key: str, names: tuple[str, ...]) -> Any:
+    """SELECT the columns untyped WHERE `key` IN :ids, built once per table, key and
+    columns (a statement built anew costs SQLAlchemy more to recognise than to run)."""
+    known = _SELECTS.get((id(table), key, names))
     if known is None or known[0] is not table:
-        raw = [sa.type_coerce(c, sa.types.NullType()) for c in table.columns]
-        known = _SELECTS[(id(table), key)] = (table, sa.select(*raw).where(table.c[key].in_(_IDS)))
+        raw = [sa.type_coerce(table.c[n], sa.types.NullType()) for n in names]
+        stmt = sa.select(*raw).where(table.c[key].in_(_IDS))
+        known = _SELECTS[(id(table), key, names)] = (table, stmt)
     return known[1]
 
 
 def _rows(
-    conn: sa.Connection, table: sa.Table, key: str, ids: list[int]
+    conn: sa.Connection,
+    table: sa.Table,
+    key: str,
+    ids: list[int],
+    names: tuple[str, ...] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The table's rows whose `key` is one of `ids`, as dicts of typed values.
+    """The table's rows whose `key` is one of `ids`, as dicts of typed values: every
+    column, or only `names`.
 
     On SQLite read untyped and converted here (writes.result_converters: the column
     types' own conversions, dates remembered), which costs a batch of 100,000 refs a
     fraction of SQLAlchemy's per-value result processing.
     """
+    names = names or tuple(table.columns.keys())
     if conn.dialect.name != "sqlite":  # the driver's own types; processors need its OIDs
-        result = conn.execute(sa.select(table).where(table.c[key].in_(ids)))
-        keys = list(result.keys())
-        for values in result:
-            yield dict(zip(keys, values, strict=True))
+        stmt = sa.select(*(table.c[n] for n in names)).where(table.c[key].in_(ids))
+        for values in conn.execute(stmt):
+            yield dict(zip(names, values, strict=True))
         return
-    steps = list(result_converters(table, conn.dialect).items())
-    for values in conn.execute(_raw_select(table, key), {"ids": ids}):
+    found = result_converters(table, conn.dialect)
+    steps = [(n, found[n]) for n in names]
+    for values in conn.execute(_raw_select(table, key, names), {"ids": ids}):
         row = {}
         for (name, convert), value in zip(steps, values, strict=True):
             row[name] = value if value is None or convert is None else convert(value)
@@ -89,24 +110,58 @@ def _rows(
 
 
 class Loader:
-    """Per-operation cache of records, so expressions over refs cost one query per batch."""
+    """Per-operation cache of records, so expressions over refs cost one query per batch.
+
+    Records are cached whole (`get`), or only the columns a batch's expressions read
+    through its refs (`fetch(..., columns)`, read by `holding`): a batch of 100,000
+    allocations needs the currency of each invoice, not its twenty other columns.
+    """
 
     def __init__(self, db: Database, conn: sa.Connection):
         self.db, self.conn = db, conn
         self.cache: dict[str, dict[int, dict[str, Any] | None]] = {}
+        self.narrow: dict[str, dict[int, dict[str, Any] | None]] = {}
         self.children_cache: dict[tuple[str, str], dict[int, list[dict[str, Any]]]] = {}
 
-    def fetch(self, qualname: str, ids: Iterable[int]) -> None:
+    def fetch(
+        self, qualname: str, ids: Iterable[int], columns: Collection[str] | None = None
+    ) -> None:
+        """Load these records whole, or only `columns` of them (with the currencies of
+        their money, which reads at its currency's places), one query per CHUNK."""
         cache = self.cache.setdefault(qualname, {})
-        missing = sorted({i for i in ids if i is not None and i not in cache})
         table = self.db.table(qualname)
         entity = self.db.appset.entity(qualname)
+        spec = _money_fields(entity)
+        if columns is None:
+            missing = sorted({i for i in ids if i is not None and i not in cache})
+            for start in range(0, len(missing), CHUNK):
+                chunk = missing[start : start + CHUNK]
+                for row in _rows(self.conn, table, "id", chunk):
+                    cache[row["id"]] = _normalised(spec, row)  # a new dict: no copy needed
+                for i in chunk:
+                    cache.setdefault(i, None)
+            return
+        names = _with_currencies(entity, columns)
+        narrow = self.narrow.setdefault(qualname, {})
+        missing = sorted(
+            {i for i in ids if i is not None and i not in cache and self._lacks(narrow, i, names)}
+        )
+        selected = ("id", *sorted(names - {"id"}))
+        spec = tuple((name, source) for name, source in spec if name in names)
         for start in range(0, len(missing), CHUNK):
             chunk = missing[start : start + CHUNK]
-            for row in _rows(self.conn, table, "id", chunk):
-                cache[row["id"]] = normalise(entity, row)
+            for row in _rows(self.conn, table, "id", chunk, selected):
+                known = narrow.get(row["id"])
+                narrow[row["id"]] = _normalised(spec, {**known, **row} if known else row)
             for i in chunk:
-                cache.setdefault(i, None)
+                narrow.setdefault(i, None)
+
+    @staticmethod
+    def _lacks(
+        narrow: dict[int, dict[str, Any] | None], record_id: int, names: frozenset[str]
+    ) -> bool:
+        known = narrow.get(record_id, _ABSENT)
+        return known is _ABSENT or (known is not None and not names <= known.keys())
 
     def get(self, qualname: str, record_id: int) -> dict[str, Any] | None:
         cache = self.cache.get(qualname)
@@ -115,10 +170,31 @@ class Loader:
             cache = self.cache[qualname]
         return cache[record_id]
 
+    def holding(
+        self, qualname: str, record_id: int, names: Collection[str] | None
+    ) -> dict[str, Any] | None:
+        """The record, or the columns of it fetched, when they hold `names` (None: the
+        whole record); None when there is no such record."""
+        if names is not None:
+            narrow = self.narrow.get(qualname)
+            if narrow is not None:
+                row = narrow.get(record_id, _ABSENT)
+                if row is None:
+                    return None
+                if row is not _ABSENT:
+                    for name in names:
+                        if name not in row:
+                            break
+                    else:
+                        return row
+        return self.get(qualname, record_id)
+
     def forget(self, qualname: str, ids: Iterable[int]) -> None:
         cache = self.cache.get(qualname, {})
+        narrow = self.narrow.get(qualname, {})
         for i in ids:
             cache.pop(i, None)
+            narrow.pop(i, None)
         for (child, _), rows in self.children_cache.items():
             if child == qualname:
                 rows.clear()
@@ -144,6 +220,15 @@ class Loader:
         return cache[parent_id]
 
 
+def _with_currencies(entity: Entity, columns: Collection[str]) -> frozenset[str]:
+    """The columns and the currency fields of the money among them."""
+    names = set(columns) | {"id"}
+    for name, source in _money_fields(entity):
+        if name in names and source:
+            names.add(source)
+    return frozenset(names)
+
+
 class RefView(Mapping[str, Any]):
     """A referenced record as expressions see it: `customer.payment_terms_days`."""
 
@@ -154,7 +239,7 @@ class RefView(Mapping[str, Any]):
         return self.loader.get(self.qualname, self.id) or {}
 
     def __getitem__(self, key: str) -> Any:
-        row = self._row()
+        row = self.loader.holding(self.qualname, self.id, (key,)) or {}
         entity = self.appset.entity(self.qualname)
         field = entity.fields.get(key)
         value = row[key]

@@ -43,14 +43,33 @@ if TYPE_CHECKING:
     from engine.storage.database import Database
 
 
-def _exact(value: Any, currency: str | None, scale: int, sqlite: bool) -> bool:
-    """Whether a money value read back raw is already at its currency's places."""
-    if value is None:
-        return True
-    places = money.places(currency)
-    if sqlite:
-        return places >= scale or value % 10 ** (scale - places) == 0
-    return bool(money.round_money(value, currency) == value)
+def _rounds_off(
+    rounded: Sequence[tuple[int, int | None, int]], sqlite: bool
+) -> Callable[[Sequence[Any], Sequence[Any]], bool]:
+    """Whether any money value read back raw is not at its currency's places (Python must
+    round it), for the (index among the new values, index of the currency in the row or
+    None, scale) of each: on SQLite a whole number of 10**-scale units, a multiple of the
+    units of the currency's last place, worked out once per currency and scale."""
+    units: dict[tuple[str | None, int], int] = {}
+
+    def rounds_off(new: Sequence[Any], row: Sequence[Any]) -> bool:
+        for i, at, scale in rounded:
+            value = new[i]
+            if value is None:
+                continue
+            currency = row[at] if at else None
+            if not sqlite:
+                if money.round_money(value, currency) != value:
+                    return True
+                continue
+            unit = units.get((currency, scale))
+            if unit is None:
+                unit = units[(currency, scale)] = 10 ** max(scale - money.places(currency), 0)
+            if unit > 1 and value % unit:
+                return True
+        return False
+
+    return rounds_off
 
 
 class ParentRefresh:
@@ -235,12 +254,15 @@ class ParentRefresh:
         raw = [sa.type_coerce(e, sa.types.NullType()) for e in selected]
         width, start_new = len(names), 1 + len(refs) + len(sources)
         # (index of a money value, column of its currency or None: no currency, 2 places)
-        rounded = [
-            (i, sources.index(c) + 1 + len(refs) if c else None)
-            for i, (c, computed) in enumerate(zip(currencies, plan.computed, strict=True))
-            if computed.money
-        ]
         scales = [getattr(table.c[n].type, "scale", 0) for n in names]
+        rounds_off = _rounds_off(
+            [
+                (i, sources.index(c) + 1 + len(refs) if c else None, scales[i])
+                for i, (c, computed) in enumerate(zip(currencies, plan.computed, strict=True))
+                if computed.money
+            ],
+            sqlite,
+        )
         slow: list[int] = []
         changed: list[dict[str, Any]] = []
         befores: list[dict[str, Any]] = []
@@ -256,9 +278,7 @@ class ParentRefresh:
                     continue
                 current = row[start_new : start_new + width]
                 new = row[start_new + width : start_new + 2 * width]
-                if not all(
-                    _exact(new[i], row[at] if at else None, scales[i], sqlite) for i, at in rounded
-                ) or (sqlite and any(type(v) is float for v in new)):
+                if rounds_off(new, row) or (sqlite and float in map(type, new)):
                     slow.append(record_id)
                     continue
                 if tuple(current) == tuple(new):
@@ -289,18 +309,21 @@ class ParentRefresh:
         afters: list[dict[str, Any]],
     ) -> None:
         """Tell `changed` (the records reading these parents' fields through a ref follow
-        it: storage/dependents.py) of the computed values that changed, typed. No listener
-        hears them: with listeners, parents are refreshed in Python, whole."""
+        it: storage/dependents.py) of the computed values that changed, typed: those that
+        the dependents read. No listener hears them: with listeners, parents are refreshed
+        in Python, whole."""
         convert: dict[str, Any] = {}
         if self.conn.dialect.name == "sqlite":  # elsewhere the driver gave typed values
             convert = result_converters(self.db.table(ent.qualname), self.conn.dialect)
+        # only the fields the dependents read, typed: the others are no one's business
+        read = set().union(*(f for _, _, f in dependents.plan(self.db.appset)[ent.qualname]))
+        steps = [(n, convert.get(n)) for n in names if n in read]
 
         def typed(row: dict[str, Any]) -> dict[str, Any]:
-            out = dict(row)
-            for name in names:
-                step = convert.get(name)
-                if step is not None and out[name] is not None:
-                    out[name] = step(out[name])
+            out = {}
+            for name, step in steps:
+                value = row[name]
+                out[name] = value if step is None or value is None else step(value)
             return out
 
         items: list[Change] = [

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from engine import clock
+from engine import clock, gcpause
 from engine.appdef import Entity, Field
 from engine.errors import NotFound, PermissionDenied, StaleVersion, ValidationError
 from engine.i18n import _
@@ -29,7 +29,7 @@ from engine.storage.audit import BATCH, Change, audit, emit
 from engine.storage.conflicts import as_conflict
 from engine.storage.derived import Derivation
 from engine.storage.reader import Reader, refused_values
-from engine.storage.records import CHUNK, Loader, normalise
+from engine.storage.records import CHUNK, Loader, as_stored, normalise
 from engine.storage.refresh import ParentRefresh
 from engine.storage.validation import SYSTEM, Validator
 from engine.storage.writes import insert_rows
@@ -67,6 +67,7 @@ class Repository(Reader):
         self._loader: Loader | None = None
         self._validator: Validator | None = None
         self._parents: ParentRefresh | None = None
+        self._ref_targets: dict[str, tuple[Entity, bool]] = {}
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
@@ -135,6 +136,7 @@ class Repository(Reader):
         except BulkValidationError as exc:
             raise ValidationError(exc.rows[0]) from None
 
+    @gcpause.paused
     def bulk_create(
         self,
         entity: Entity | str,
@@ -172,10 +174,9 @@ class Repository(Reader):
                 )
             ids = self._insert(conn, table, rows)
             self.loader.forget(ent.qualname, ids)  # an id looked up before may be cached as missing
-            stored = []
             for row, new_id in zip(rows, ids, strict=True):
                 row["id"] = new_id
-                stored.append(normalise(ent, {c.name: row.get(c.name) for c in table.columns}))
+            stored = as_stored(ent, table, rows)
             self._audit(conn, ent, "create", [(r["id"], None, r) for r in stored])
             self._emit(conn, ent, "created", [(r["id"], None, r) for r in stored])
             self.parents.parents_of(ent, stored)
@@ -187,8 +188,8 @@ class Repository(Reader):
     ) -> list[int]:
         """Insert rows in batches; their new ids, in order."""
         columns = [c.name for c in table.columns if c.name != "id"]
-        values = [{c: r.get(c) for c in columns} for r in rows]
-        if self.db.dialect != "sqlite" or len(values) < 2:
+        if self.db.dialect != "sqlite" or len(rows) < 2:
+            values = [{c: r.get(c) for c in columns} for r in rows]
             ids: list[int] = []
             stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
             for start in range(0, len(values), BATCH):
@@ -200,8 +201,9 @@ class Repository(Reader):
         # for the rest of the transaction, then the others with the ids that follow it, in
         # one executemany. No other writer can take an id in between, and no row can have an
         # id above the one SQLite just picked (AUTOINCREMENT: one past the highest ever used).
-        first = conn.execute(table.insert().returning(table.c.id), values[0]).scalar_one()
-        ids = list(range(first, first + len(values)))
+        first_row = {c: rows[0].get(c) for c in columns}
+        first = conn.execute(table.insert().returning(table.c.id), first_row).scalar_one()
+        ids = list(range(first, first + len(rows)))
         for row, new_id in zip(rows[1:], ids[1:], strict=True):
             row["id"] = new_id
         insert_rows(conn, table, ["id", *columns], rows[1:])
@@ -220,6 +222,7 @@ class Repository(Reader):
         except BulkValidationError as exc:
             raise ValidationError(exc.rows[0]) from None
 
+    @gcpause.paused
     def bulk_update(
         self,
         entity: Entity | str,
@@ -413,16 +416,26 @@ class Repository(Reader):
         A new ref to an entity the principal may not read is refused with one message
         whether or not the record exists, so that writes cannot probe for records.
         """
-        target = self.entity(field.ref)  # type: ignore[arg-type]
+        target, readable = self._ref_target(field.ref)  # type: ignore[arg-type]
         unchanged = current is not None and current.get(field.name) == value
-        if not unchanged and not self.can(target, "read"):
+        if not unchanged and not readable:
             return _(
                 "cannot be chosen: your role may not read %(plural)s", plural=target.plural.lower()
             )
-        row = self.loader.get(target.qualname, value)
+        # the columns prefetched are enough to know it exists, not whether it is in scope
+        row = self.loader.holding(target.qualname, value, None if self.principal.scope else ())
         if row is None or not (unchanged or in_scope(self.principal, target, row)):
             return f"there is no {target.label.lower()} #{value}"
         return None
+
+    def _ref_target(self, qualname: str) -> tuple[Entity, bool]:
+        """A ref's target entity and whether the principal may read it (asked once per
+        Repository: a batch asks it for every record)."""
+        known = self._ref_targets.get(qualname)
+        if known is None:
+            target = self.entity(qualname)
+            known = self._ref_targets[qualname] = (target, self.can(target, "read"))
+        return known
 
     def _sees(self, ent: Entity, record_id: int) -> bool:
         """Whether the principal may see that record (uniqueness messages name it only then)."""

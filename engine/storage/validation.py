@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from engine.appdef import Entity, Field
 from engine.errors import ValidationError
 from engine.expr import ExpressionError
+from engine.fieldtypes import MAX_BIGINT
 from engine.i18n import _, message_of
 from engine.storage.derived import Derivation
 from engine.storage.derived import currency_field as currency_of_field
@@ -82,16 +83,22 @@ class Validator:
         self.rules: dict[str, _Rules] = {}
 
     def prefetch_refs(self, ent: Entity, records: Sequence[Mapping[str, Any]]) -> None:
-        """Load every record the batch refers to, one query per CHUNK of ids."""
+        """Load what the batch's expressions read of the records it refers to, one query
+        per CHUNK of ids."""
+        through = self.derivation.plan(ent).through
         for field in ent.fields.values():
             if field.ref:
                 ids = []
                 for r in records:
+                    value = r.get(field.name)
+                    if value.__class__ is int and 0 < value <= MAX_BIGINT:  # already an id
+                        ids.append(value)
+                        continue
                     try:
-                        ids.append(field.type.coerce(r.get(field.name), field))
+                        ids.append(field.type.coerce(value, field))
                     except ValueError:
                         continue
-                self.loader.fetch(field.ref, ids)
+                self.loader.fetch(field.ref, ids, through.get(field.name))
 
     def _rules(self, ent: Entity) -> _Rules:
         rules = self.rules.get(ent.qualname)

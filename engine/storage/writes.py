@@ -45,13 +45,14 @@ def _memoised(process: Convert) -> Convert:
 
 
 def _exact(type_: ExactDecimal) -> Convert:
-    """ExactDecimal on SQLite: a whole number of 10**-scale units (as process_bind_param)."""
+    """ExactDecimal on SQLite: a whole number of 10**-scale units (as process_bind_param),
+    remembered per value (a batch repeats its zeros; equal numbers give the same units)."""
     unit, scale = type_.unit, type_.scale
 
-    def convert(value: Any) -> Any:
+    def process(value: Any) -> Any:
         return int(Decimal(value).quantize(unit).scaleb(scale))
 
-    return convert
+    return _memoised(process)
 
 
 def converter(column: sa.Column[Any], dialect: sa.Dialect) -> Convert | None:
@@ -139,17 +140,23 @@ def tuples(
     table: sa.Table, dialect: sa.Dialect, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]
 ) -> list[tuple[Any, ...]]:
     """The rows as the driver takes them: one tuple each, values converted per column."""
+    # map in C; only the converted columns in Python
+    return _converted(table, dialect, columns, (list(map(row.get, columns)) for row in rows))
+
+
+def _converted(
+    table: sa.Table, dialect: sa.Dialect, columns: Sequence[str], rows: Iterable[list[Any]]
+) -> list[tuple[Any, ...]]:
     found = converters(table, dialect)
-    steps = [(name, found[name]) for name in columns]
-    out = []
-    for row in rows:
-        values = []
-        for name, convert in steps:
-            value = row.get(name)
-            if value is not None and convert is not None:
-                value = convert(value)
-            values.append(value)
-        out.append(tuple(values))
+    steps = [(i, step) for i, name in enumerate(columns) if (step := found[name]) is not None]
+    out: list[tuple[Any, ...]] = []
+    append = out.append
+    for values in rows:
+        for i, convert in steps:
+            value = values[i]
+            if value is not None:
+                values[i] = convert(value)
+        append(tuple(values))
     return out
 
 
@@ -175,6 +182,14 @@ def insert_rows(
     """INSERT the rows (each a mapping holding `columns`), in batches."""
     text = _statement(conn.dialect, table, columns, update=False)
     _sql(conn, text, tuples(table, conn.dialect, columns, rows))
+
+
+def insert_values(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[list[Any]]
+) -> None:
+    """INSERT the rows (each a list of the values of `columns`, in order), in batches."""
+    text = _statement(conn.dialect, table, columns, update=False)
+    _sql(conn, text, _converted(table, conn.dialect, columns, rows))
 
 
 def update_by_id(
