@@ -570,9 +570,9 @@ class MoneyType(DecimalType):
     def computed_value(self, value: Any, field: Field, currency: str | None = None) -> Any:
         if type(value) is Decimal:  # the usual result: no copy to make first
             return money.round_money(value, currency)
-        if isinstance(value, Decimal | int) and not isinstance(value, bool):
-            return money.round_money(Decimal(value), currency)
-        return self.coerce(value, field)
+        if isinstance(value, bool) or not isinstance(value, Decimal | int):
+            value = self.coerce(value, field)  # text reads as typed; then rounded like numbers
+        return None if value is None else money.round_money(Decimal(value), currency)
 
     def sql_type(self, field: Field) -> Any:
 

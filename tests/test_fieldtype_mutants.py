@@ -207,7 +207,9 @@ def test_a_computed_money_value_is_rounded_half_even_to_the_records_currency() -
 def test_a_computed_money_value_that_is_not_a_number_is_read_or_refused() -> None:
     total = make_field("computed", result="money")
     stored = T["money"].computed_value
-    assert str(stored("12.5", total, "EUR")) == "12.5"  # text is read as typed, not rounded
+    assert str(stored("12.5", total, "EUR")) == "12.50"  # text is read, then rounded too
+    assert str(stored("12.345", total, "EUR")) == "12.34"
+    assert str(stored("1234.5", total, "JPY")) == "1234"
     assert stored(None, total, "EUR") is None
     for value in (True, "twelve"):  # refused with a message, not a crash
         with pytest.raises(ValueError, match=r"^is not a number$"):
@@ -291,3 +293,31 @@ def test_the_first_and_last_moments_a_datetime_holds(far_from_utc) -> None:
             T["datetime"].coerce(beyond, field)
     with pytest.raises(ValueError, match=r"^is not a date and time"):
         T["datetime"].coerce("10000-01-01T00:00", field)
+
+
+APP = """
+app: shop
+entities:
+  order:
+    fields:
+      currency: {type: currency, required: true}
+      total: {type: money}
+      third: {type: computed, result: money, expr: "total / 3"}
+      quoted: {type: computed, result: money, expr: "'12.345'"}
+"""
+
+
+def test_a_computed_amount_is_stored_at_its_records_currency(tmp_path, repository_for) -> None:
+    """An expression's text was stored as 12.345 EUR (read back 12.3450): three places."""
+    from engine.appdef import load_apps
+
+    (tmp_path / "shop.yaml").write_text(APP, encoding="utf-8")
+    repo = repository_for(load_apps([tmp_path]))
+    euro = repo.create("shop.order", {"currency": "EUR", "total": "10"})
+    yen = repo.create("shop.order", {"currency": "JPY", "total": "10"})
+    stored = [repo.get("shop.order", row["id"]) for row in (euro, yen)]
+    assert [(row["third"], row["quoted"]) for row in stored] == [
+        (Decimal("3.33"), Decimal("12.34")),
+        (Decimal("3"), Decimal("12")),
+    ]
+    assert [str(row["quoted"]) for row in stored] == ["12.34", "12"]
