@@ -476,6 +476,13 @@ class DecimalType(FieldType):
         return self.coerce(number, field)
 
     def coerce(self, value: Any, field: Field) -> Any:
+        if (
+            type(value) is Decimal
+            and value.is_finite()
+            and abs(value) < self.max_abs
+            and -self.scale <= value.as_tuple().exponent <= 0  # type: ignore[operator]
+        ):
+            return value  # the usual case, within the places stored: what the steps below give
         if _blank(value):
             return None
         if isinstance(value, bool):

@@ -26,9 +26,8 @@ if TYPE_CHECKING:
 
 def plain(value: Any) -> Any:
     """A value as stored: a reference is its id."""
-    if isinstance(value, RefView):
-        return value.id
-    return value
+    # `type() is`, not isinstance: RefView is a Mapping, whose isinstance costs a microsecond
+    return value.id if type(value) is RefView else value
 
 
 EMPTY = RelationView([])  # the children of a record not yet written
@@ -108,16 +107,17 @@ class Derivation:
 
     def __init__(self, db: Database, loader: Loader):
         self.db, self.loader = db, loader
-        self.shapes: dict[str, Shape] = {}
+        # by id: Entity.qualname is a property that joins two strings at each call
+        self.shapes: dict[int, tuple[Entity, Shape]] = {}
 
     def plan(self, ent: Entity) -> EntityPlan:
         return entity_plan(self.db.appset, ent.qualname)
 
     def shape(self, ent: Entity) -> Shape:
-        found = self.shapes.get(ent.qualname)
-        if found is None:
-            found = self.shapes[ent.qualname] = shape(self.db.appset, ent)
-        return found
+        found = self.shapes.get(id(ent))
+        if found is None or found[0] is not ent:
+            found = self.shapes[id(ent)] = (ent, shape(self.db.appset, ent))
+        return found[1]
 
     def context(self, ent: Entity, row: Mapping[str, Any], record_id: int | None) -> dict[str, Any]:
         """The names an expression of `ent` sees: its fields, refs as records, relations."""
@@ -163,13 +163,12 @@ class Derivation:
         shape = self.shape(ent)
         for field, step, result, source, _target in shape.computed:
             try:
-                value = self.run(ent, step, row, record_id)
-            except ExpressionError as exc:
+                value = plain(self.run(ent, step, row, record_id))
+                row[field.name] = result.computed_value(
+                    value, field, row.get(source) if source else None
+                )
+            except (ExpressionError, ValueError) as exc:
                 errors[field.name] = _could_not_compute(exc)
-                continue
-            stored = _stored(field, result, value, row.get(source) if source else None, errors)
-            if stored is not _FAILED:
-                row[field.name] = stored
         if errors:
             return
         for check, step in shape.checks:
@@ -189,12 +188,10 @@ class Derivation:
         loader, appset = self.loader, self.db.appset
         for field, step, result, source, target in self.shape(ent).computed:
             try:
-                value = evaluate(step.expr, context)
-            except ExpressionError as exc:
+                value = plain(evaluate(step.expr, context))
+                value = result.computed_value(value, field, row.get(source) if source else None)
+            except (ExpressionError, ValueError) as exc:
                 errors[field.name] = _could_not_compute(exc)
-                continue
-            value = _stored(field, result, value, row.get(source) if source else None, errors)
-            if value is _FAILED:
                 continue
             row[field.name] = value
             if target is not None and value is not None:
@@ -202,25 +199,9 @@ class Derivation:
             context[field.name] = value
 
 
-_FAILED = object()
-
-
 def _could_not_compute(exc: Exception) -> str:
     problem = exc.located if isinstance(exc, ExpressionError) else message_of(exc)
     return _("could not be computed: %(error)s", error=problem)
-
-
-def _stored(
-    field: Field, result: FieldType, value: Any, currency: str | None, errors: dict[str, str]
-) -> Any:
-    """An expression's value as its computed field stores it, or _FAILED (and the error)."""
-    if isinstance(value, RefView):
-        value = value.id
-    try:
-        return result.computed_value(value, field, currency)
-    except ValueError as exc:
-        errors[field.name] = _could_not_compute(exc)
-        return _FAILED
 
 
 def _check_problem(check: Check, exc: ExpressionError, errors: dict[str, str]) -> None:

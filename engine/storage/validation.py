@@ -80,7 +80,7 @@ class Validator:
         self.db, self.derivation, self.ref_problem = db, derivation, ref_problem
         self.visible = visible
         self.loader = derivation.loader
-        self.rules: dict[str, _Rules] = {}
+        self.rules: dict[int, tuple[Entity, _Rules]] = {}
 
     def prefetch_refs(self, ent: Entity, records: Sequence[Mapping[str, Any]]) -> None:
         """Load what the batch's expressions read of the records it refers to, one query
@@ -101,10 +101,10 @@ class Validator:
                 self.loader.fetch(field.ref, ids, through.get(field.name))
 
     def _rules(self, ent: Entity) -> _Rules:
-        rules = self.rules.get(ent.qualname)
-        if rules is None:
-            rules = self.rules[ent.qualname] = _Rules(ent)
-        return rules
+        known = self.rules.get(id(ent))  # by id, as Derivation.shapes
+        if known is None or known[0] is not ent:
+            known = self.rules[id(ent)] = (ent, _Rules(ent))
+        return known[1]
 
     def prepare(
         self, ent: Entity, values: Mapping[str, Any], current: dict[str, Any] | None
