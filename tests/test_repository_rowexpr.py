@@ -9,6 +9,7 @@ test makes sure it returns for the usual record, or the comparison would prove l
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 from decimal import Decimal
@@ -126,6 +127,22 @@ def values_of(field: Any, ids: dict[str, list[int]]) -> st.SearchStrategy[Any]:
     return st.sampled_from([None, "", "x", *options])
 
 
+PROPERTY = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+def draw_record(
+    data: st.DataObject, ent: Entity, ids: dict[str, list[int]]
+) -> tuple[dict[str, Any], int | None]:
+    """A record of `ent` as a write may hold it, and its id (None: not written yet)."""
+    row = {name: data.draw(values_of(f, ids), label=name) for name, f in ent.fields.items()}
+    record_id = data.draw(st.sampled_from([None, MISSING, *ids.get(ent.qualname, [])]), label="id")
+    return row, record_id
+
+
 def shown(value: Any) -> Any:
     """A value to compare: its type and exact form (Decimal('1.0') is not Decimal('1.00'))."""
     if isinstance(value, RefView):
@@ -153,11 +170,7 @@ def test_every_expression_of_the_apps_compiles_for_rows(appset: AppSet) -> None:
             assert fastexpr.compile_for_rows(expr, appset, ent) is not None, expr.source
 
 
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@PROPERTY
 @pytest.mark.parametrize("qualname", ENTITIES)
 @given(data=st.data())
 def test_compiled_row_expressions_agree_with_the_evaluator(
@@ -165,8 +178,7 @@ def test_compiled_row_expressions_agree_with_the_evaluator(
 ) -> None:
     repo, ids = written
     ent = appset.entity(qualname)
-    row = {name: data.draw(values_of(field, ids), label=name) for name, field in ent.fields.items()}
-    record_id = data.draw(st.sampled_from([None, MISSING, *ids.get(qualname, [])]), label="id")
+    row, record_id = draw_record(data, ent, ids)
     with repo.transaction(), fastexpr.exact():
         derivation = repo.validator.derivation
         for expr in expressions(ent, extra=True):
@@ -206,3 +218,33 @@ def test_compiled_functions_return_for_the_usual_record(written: Any, appset: Ap
             function = fastexpr.compile_for_rows(expr, appset, ent)
             assert function is not None
             function(row, None, repo.loader)  # raises if it would fall back
+
+
+@PROPERTY
+@pytest.mark.parametrize("qualname", ENTITIES)
+@given(data=st.data())
+def test_one_program_per_entity_derives_what_the_steps_derive(
+    written: Any, appset: AppSet, qualname: str, data: st.DataObject
+) -> None:
+    """derive's one function for all computed values and checks of a record stores the same
+    values and finds the same failed checks as the expressions run one at a time."""
+    repo, ids = written
+    ent = appset.entity(qualname)
+    row, record_id = draw_record(data, ent, ids)
+    with repo.transaction(), fastexpr.exact():
+        derivation = repo.validator.derivation
+        shape = derivation.shape(ent)
+        assert shape.program is not None
+        try:
+            failed = shape.program(dict(row), record_id, repo.loader)
+        except Exception:
+            failed = None  # derive takes the steps then: nothing of its own to compare
+        one, one_errors = dict(row), {}
+        derivation.derive(ent, one, record_id, one_errors)
+        derivation.shapes[id(ent)] = (ent, dataclasses.replace(shape, program=None))
+        steps, step_errors = dict(row), {}
+        derivation.derive(ent, steps, record_id, step_errors)
+    assert [shown(one[k]) for k in one] == [shown(steps[k]) for k in steps]
+    assert list(one_errors.items()) == list(step_errors.items())
+    if failed is not None:
+        assert failed == step_errors

@@ -355,13 +355,43 @@ def _compile_or_none(expr: Expression, scope: Scope) -> Callable[..., Any] | Non
         body = writer.value(expr.tree.body)
     except _Unsupported:
         return None
-    source = f"def compiled({scope.params}):\n    return {body}\n"
+    return _function(writer, f"def compiled({scope.params}):\n    return {body}\n", expr.source)
+
+
+def _function(writer: _Writer, source: str, what: str) -> Callable[..., Any] | None:
+    """The function `compiled` that `source` defines, with the writer's globals."""
     try:
-        code = compile(source, f"<expression {expr.source!r}>", "exec")
+        code = compile(source, f"<expression {what!r}>", "exec")
     except (SyntaxError, RecursionError, MemoryError):  # nested too deeply for Python's parser
         return None
     namespace = dict(writer.globals)
-    exec(code, namespace)  # the source is written above from a checked syntax tree
+    exec(code, namespace)  # the source is written from a checked syntax tree
     function: Callable[..., Any] = namespace["compiled"]
     function.source = source  # type: ignore[attr-defined]  # to read when debugging
     return function
+
+
+class RowProgram:
+    """Several expressions of one entity written into one function of (row, rid, loader),
+    for work done to every record of a batch: one call instead of one per expression
+    (storage/derived.py writes its computed values and checks so)."""
+
+    def __init__(self, appset: AppSet, entity: Entity):
+        self.writer = _Writer(RowScope(appset, entity))
+
+    def value(self, expr: Expression) -> str | None:
+        """The source of `expr`'s value, or None when it is left to the evaluator."""
+        try:
+            return self.writer.value(expr.tree.body)
+        except _Unsupported:
+            return None
+
+    def bind(self, value: Any) -> str:
+        """A name the program's source may use for `value`."""
+        return self.writer.bind(value)
+
+    def build(self, lines: list[str], what: str) -> Callable[..., Any] | None:
+        """The function of (row, rid, loader) whose body is `lines` (None if Python cannot
+        compile it)."""
+        body = "".join(f"    {line}\n" for line in lines)
+        return _function(self.writer, f"def compiled(row, rid, loader):\n{body}", what)
