@@ -8,6 +8,8 @@ found through an index of each customer's name cut the same way; fuzzy similarit
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -58,6 +60,13 @@ class CustomerIndex:
         self._choices = sorted(self.by_name.keys() | self.by_alias.keys())
         # token_sort_ratio is ratio() over the words sorted: sorted once here, not per call.
         self._sorted_choices = [_sorted_words(c) for c in self._choices]
+        # The same by length (then place): a name is compared only with those whose length
+        # lets ratio() reach the threshold at all.
+        self._length_order = sorted(
+            range(len(self._choices)), key=lambda i: len(self._sorted_choices[i])
+        )
+        self._length_choices = [self._sorted_choices[i] for i in self._length_order]
+        self._lengths = [len(c) for c in self._length_choices]
         self._cache: dict[tuple[str, str], list[CustomerHit]] = {}
         self._fuzzy_cache: dict[str, list[CustomerHit]] = {}  # by normal name
         self._mappings = [(patterns.compiled(m.pattern), m) for m in finding.mappings]
@@ -134,17 +143,23 @@ class CustomerIndex:
 
     def _most_similar(self, normal: str) -> list[CustomerHit]:
         threshold = float(self.finding.fuzzy_threshold)
-        found = process.extract(
-            _sorted_words(normal),
-            self._sorted_choices,
+        query = _sorted_words(normal)
+        start, end = self._reachable(query, threshold)
+        scored = process.extract(
+            query,
+            self._length_choices[start:end],
             scorer=fuzz.ratio,
             processor=None,
-            limit=4,
+            limit=None,
             score_cutoff=threshold,
         )
+        # Best first, equals in the order of the choices: what extract() over all gives.
+        order = self._length_order
+        found = sorted(((-score, order[start + i]) for _c, score, i in scored))[:4]
         hits: list[CustomerHit] = []
         best: Decimal | None = None
-        for _sorted, score, index in found:
+        for negative, index in found:
+            score = -negative
             choice = self._choices[index]
             rounded = Decimal(str(round(score, 1)))
             best = rounded if best is None else best
@@ -154,6 +169,18 @@ class CustomerIndex:
                 if all(h.customer != cid for h in hits):
                     hits.append(CustomerHit(cid, "fuzzy", rounded, choice))
         return hits
+
+    def _reachable(self, query: str, threshold: float) -> tuple[int, int]:
+        """The slice of the choices by length that can score `threshold`: ratio() is
+        100 * (1 - d / (len1 + len2)), and the distance d is at least the lengths' gap."""
+        slack = 1 - threshold / 100
+        if not 0 <= slack < 1:
+            return 0, len(self._lengths)
+        size = len(query)
+        shortest = math.floor(size * (1 - slack) / (1 + slack)) - 1  # a character of margin
+        longest = math.ceil(size * (1 + slack) / (1 - slack)) + 1
+        start = bisect.bisect_left(self._lengths, shortest)
+        return start, bisect.bisect_right(self._lengths, longest, start)
 
     def closest(self, line: Mapping[str, Any]) -> tuple[str, Decimal] | None:
         """The most similar known name below the threshold, to explain a miss."""
