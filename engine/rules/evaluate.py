@@ -16,9 +16,11 @@ from typing import Any
 
 from engine.appdef.matching import Matching, MatchRule, Reference
 from engine.expr import ExpressionError
-from engine.i18n import N_, Message, _
+from engine.i18n import N_
 from engine.rules.customers import CustomerHit
 from engine.rules.outcome import Alternative, Attempt, Decision, Share
+from engine.rules.outcome import Reason as Message
+from engine.rules.outcome import reason as _
 from engine.rules.state import ZERO, OpenItem, RunState
 from engine.rules.subsets import MAX_CANDIDATES, smallest_fitting_set
 from engine.storage import fastexpr

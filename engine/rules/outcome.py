@@ -16,6 +16,31 @@ from typing import Any
 from engine.i18n import Message, localize
 
 
+class Reason:
+    """A reason as a run keeps it: the msgid and its parameters, formatted only when
+    someone reads it (`message`). A run makes tens of thousands and stores a few of
+    them, as JSON; a `Message` formats its English text when made."""
+
+    __slots__ = ("msgid", "params")
+
+    def __init__(self, msgid: str, params: dict[str, Any]):
+        self.msgid, self.params = msgid, params
+
+    def message(self) -> Message:
+        return Message(self.msgid, self.params)
+
+    def __str__(self) -> str:
+        return str(self.message())
+
+    def __repr__(self) -> str:
+        return f"Reason({self.msgid!r}, {self.params!r})"
+
+
+def reason(msgid: str, /, **params: Any) -> Reason:
+    """`_` for the rules' reasons: marked for translation, formatted when read."""
+    return Reason(msgid, params)
+
+
 @dataclass(frozen=True, slots=True)
 class Share:
     """One invoice's part of a match."""
@@ -33,7 +58,7 @@ class Share:
 class Alternative:
     shares: tuple[Share, ...]
     score: Decimal
-    reasons: tuple[Message, ...]
+    reasons: tuple[Reason | Message, ...]
     customer: int | None = None
 
     @property
@@ -51,7 +76,7 @@ class Attempt:
 
     rule: str
     fired: bool
-    reason: Message
+    reason: Reason | Message
 
 
 @dataclass(slots=True)
@@ -91,7 +116,9 @@ def reasons_text_of(decision: Decision) -> str:
     return reasons_json(best.reasons) if best is not None else attempts_json(decision.attempts)
 
 
-def reasons_json(reasons: tuple[Message, ...] | list[Message]) -> str:
+def reasons_json(
+    reasons: tuple[Reason | Message, ...] | list[Reason] | list[Message],
+) -> str:
     """Reasons as stored: [{"msgid": ..., "params": {...}}, ...] (English is the msgid's)."""
     return json.dumps(
         [{"msgid": m.msgid, "params": {k: str(v) for k, v in m.params.items()}} for m in reasons],

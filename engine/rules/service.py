@@ -22,11 +22,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine.errors import NotFound, ValidationError
-from engine.i18n import _
+from engine.i18n import Message, _
 from engine.permissions import Principal
 from engine.rules import names
 from engine.rules.outcome import (
     Alternative,
+    Reason,
     Share,
     proposal_json,
     reasons_json,
@@ -126,7 +127,12 @@ class Reconciliation:
             decision.kind,
             decision.rule,
             [
-                {"rule": a.rule, "fired": a.fired, "reason": a.reason, "msgid": a.reason.msgid}
+                {
+                    "rule": a.rule,
+                    "fired": a.fired,
+                    "reason": _message(a.reason),
+                    "msgid": a.reason.msgid,
+                }
                 for a in decision.attempts
             ],
             [_alternative_json(a) for a in decision.alternatives],
@@ -532,6 +538,11 @@ def _alternative_json(alt: Alternative) -> dict[str, Any]:
     return {
         "score": str(alt.score),
         "customer": alt.customer,
-        "reasons": list(alt.reasons),  # Messages: English as JSON, translatable on a page
+        "reasons": [_message(r) for r in alt.reasons],  # English as JSON, translatable
         "shares": json.loads(proposal_json([alt]))[0],
     }
+
+
+def _message(reason: Reason | Message) -> Message:
+    """A run's reason as a Message: English when printed, translatable on a page."""
+    return reason.message() if isinstance(reason, Reason) else reason
