@@ -72,6 +72,23 @@ def test_invoice_numbers_in_their_many_spellings_read_alike(memo: str) -> None:
     assert Extractor("whole").target_keys("2026/77") == ["202677"]
 
 
+@pytest.mark.parametrize(
+    ("pattern", "number", "keys"),
+    [
+        (INVOICE.pattern, "INV-000123", ["123"]),
+        (INVOICE.pattern, "RE 0042 inv 000777", ["42"]),  # the first the pattern reads
+        (INVOICE.pattern, "INV-12", ["INV12", "12"]),  # the pattern reads none: the whole
+        # The first match reads as nothing (a group of punctuation): the next one counts.
+        (r"(?:inv)([-.]+|\d+)", "inv--inv77", ["77"]),
+        (r"(?:inv)([-.]+)", "inv--", ["INV"]),
+    ],
+)
+def test_an_invoice_number_is_indexed_under_the_first_key_its_pattern_reads(
+    pattern: str, number: str, keys: list[str]
+) -> None:
+    assert Extractor("pattern", pattern).target_keys(number) == keys
+
+
 def test_several_references_in_order_without_repeats() -> None:
     assert INVOICE.keys("INV-000125, INV-000124 and inv 125") == ["125", "124"]
     assert INVOICE.keys("order 4711 delivered") == []
