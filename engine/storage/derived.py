@@ -59,6 +59,8 @@ class Shape:
     defaults: Mapping[str, Step]  # field -> its default expression
     # the computed values and checks in one function (see _program), when all compile
     program: Callable[[dict[str, Any], int | None, Loader], dict[str, str]] | None = None
+    created: Callable[[dict[str, Any], int | None, Loader], dict[str, str]] | None = None  # same,
+    # for a record being created: with no children, its sums over relations are worked out once
 
 
 def shape_of(appset: AppSet, ent: Entity, plan: EntityPlan) -> Shape:
@@ -82,7 +84,8 @@ def shape_of(appset: AppSet, ent: Entity, plan: EntityPlan) -> Shape:
         computed,
         checks,
         {f.name: step(f.default_expr) for f in ent.fields.values() if f.default_expr},
-        _program(appset, ent, computed, checks),
+        _program(appset, ent, computed, checks, new=False),
+        _program(appset, ent, computed, checks, new=True),
     )
 
 
@@ -91,12 +94,13 @@ def _program(
     ent: Entity,
     computed: tuple[tuple[Field, Step, FieldType, str | None, str | None], ...],
     checks: tuple[tuple[Check, Step], ...],
+    new: bool,
 ) -> Any:
     """What `Derivation.derive` does, as one function of (row, record id, loader) that
     returns the failed checks: each computed value stored into the row in order, then
     each check. A batch pays one call per record instead of a few per expression. Any
     exception (a blank, an error) is the step-by-step path's to explain."""
-    program = fastexpr.RowProgram(appset, ent)
+    program = fastexpr.RowProgram(appset, ent, new)
     keep = program.bind(plain)
     lines = []
     for field, step, result, source, _target in computed:
@@ -200,9 +204,10 @@ class Derivation:
                 self.derive(ent, row, record_id, errors)
             return
         shape = self.shape(ent)
-        if shape.program is not None and not errors:
+        program = shape.program if record_id is not None else shape.created
+        if program is not None and not errors:
             try:
-                failed = shape.program(row, record_id, self.loader)
+                failed = program(row, record_id, self.loader)
             except Exception:
                 pass  # one expression at a time below: which one, and why
             else:

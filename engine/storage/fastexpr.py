@@ -20,12 +20,18 @@ transaction's loader), so a write need not build the evaluator's context for eve
 record: a reference is its id until the expression needs the record (`customer.terms`
 reads the loader's row; anywhere else it becomes the RefView the evaluator would see),
 and `allocation.amount` reads the loader's children of the record.
+
+A record being created has no children yet: `RowScope(..., new=True)` writes its
+relations' values as the empty list they are, and any part of an expression then made
+only of constants (`sum(allocation.amount)` is Decimal 0) is worked out once, when
+compiling, in the same decimal context; what raises is left to raise at each record.
 """
 
 from __future__ import annotations
 
 import ast
 import contextlib
+import datetime as dt
 import decimal
 import operator
 import threading
@@ -36,7 +42,7 @@ from typing import Any
 import simpleeval
 
 from engine.appdef import AppSet, Entity, Relation
-from engine.expr import _CALLABLES, _CONSTANTS, _OPERATORS, DECIMAL_CONTEXT, Expression
+from engine.expr import _CALLABLES, _CONSTANTS, _OPERATORS, DECIMAL_CONTEXT, FUNCTIONS, Expression
 from engine.storage.records import Loader, RefView, RelationView
 
 Names = dict[str, Any]
@@ -96,11 +102,14 @@ def evaluate(expr: Expression, names: Names) -> Any:
     return expr.evaluate(names)
 
 
-def compile_for_rows(expr: Expression, appset: AppSet, entity: Entity) -> RowFunction | None:
+def compile_for_rows(
+    expr: Expression, appset: AppSet, entity: Entity, new: bool = False
+) -> RowFunction | None:
     """`expr` of `entity` as a function of (row, record id, loader); None when some part of
     it is left to the evaluator. It raises where the evaluator would raise or might
-    differ: run `Expression.evaluate` on the record's context then."""
-    return _compile_or_none(expr, RowScope(appset, entity))
+    differ: run `Expression.evaluate` on the record's context then. `new`: only for
+    records being created (no id, no children)."""
+    return _compile_or_none(expr, RowScope(appset, entity, new))
 
 
 # -- what the compiler writes --------------------------------------------------------------
@@ -113,6 +122,7 @@ class Code:
     src: str
     ref: str | None = None  # a record id of this entity, which the evaluator sees as a RefView
     relation: Relation | None = None  # the children of the record (the evaluator: RelationView)
+    fixed: bool = False  # the same for every record: reads no row, id, loader or clock
 
 
 def _attr(value: Any, attr: str) -> Any:
@@ -174,8 +184,8 @@ class RowScope(Scope):
 
     params = "row, rid, loader"
 
-    def __init__(self, appset: AppSet, entity: Entity):
-        self.appset, self.entity = appset, entity
+    def __init__(self, appset: AppSet, entity: Entity, new: bool = False):
+        self.appset, self.entity, self.new = appset, entity, new  # new: a record being created
         self.relations = {r.name: r for r in entity.relations}
 
     def name(self, key: str, out: _Writer) -> Code:
@@ -186,13 +196,15 @@ class RowScope(Scope):
         if field is not None:
             return Code(f"row.get({key!r})", ref=field.ref)
         if key == "id":
-            return Code("rid")
+            return Code("None", fixed=True) if self.new else Code("rid")
         if key in _CONSTANTS:
-            return Code(out.bind(_CONSTANTS[key]))
+            return Code(out.bind(_CONSTANTS[key]), fixed=True)
         return Code(f"_missing({key!r})")
 
     def attribute(self, base: Code, attr: str, out: _Writer) -> Code:
         if base.relation is not None:  # RelationView(...)[attr], without the view
+            if self.new:
+                return Code("[]", fixed=True)  # what _children gives a record with no id
             return Code(f"[c.get({attr!r}) for c in _children(loader, {base.src}, rid)]")
         if base.ref is not None:
             field = self.appset.entity(base.ref).fields.get(attr)
@@ -230,6 +242,12 @@ _INLINE_BINARY.update(
 )
 
 
+# Values of a fixed part that every record may share: immutable ones.
+_FOLDED = frozenset(
+    {type(None), bool, int, str, float, decimal.Decimal, dt.date, dt.datetime, dt.timedelta}
+)
+
+
 class _Writer:
     """Writes the source of one expression's function; objects it uses become globals."""
 
@@ -244,6 +262,19 @@ class _Writer:
             "_missing": _missing,
         }
         self.ids: dict[int, str] = {}
+
+    def fixed(self, src: str, *parts: Code) -> Code:
+        """The code `src` made of `parts`: worked out now when they all are fixed."""
+        if not all(p.fixed for p in parts):
+            return Code(src)
+        try:
+            with exact():
+                value = eval(src, dict(self.globals))  # written from checked parts
+        except Exception:
+            return Code(src)  # each record raises it, and the evaluator explains it
+        if type(value) not in _FOLDED:
+            return Code(src, fixed=True)  # a list, say: a fresh one at each record
+        return Code(self.bind(value), fixed=True)
 
     def bind(self, value: Any) -> str:
         """A global name for `value` (literals that read back exactly are written inline)."""
@@ -273,14 +304,15 @@ class _Writer:
         return self.scope.name(node.id, self)
 
     def _constant(self, node: ast.Constant) -> Code:
-        return Code(self.bind(node.value))
+        return Code(self.bind(node.value), fixed=True)
 
     def _attribute(self, node: ast.Attribute) -> Code:
         return self.scope.attribute(self.node(node.value), node.attr, self)
 
     def _binop(self, node: ast.BinOp) -> Code:
-        left, right = self.value(node.left), self.value(node.right)
-        return Code(self._operation(type(node.op), left, right))
+        left, right = self.node(node.left), self.node(node.right)
+        src = self._operation(type(node.op), self.scope.value(left), self.scope.value(right))
+        return self.fixed(src, left, right)
 
     def _operation(self, kind: type[ast.AST], left: str, right: str) -> str:
         op = _OPERATORS.get(kind)
@@ -295,11 +327,12 @@ class _Writer:
         op = _OPERATORS.get(type(node.op))
         if op is None:
             raise _Unsupported(type(node.op).__name__)
-        operand = self.value(node.operand)
+        code = self.node(node.operand)
+        operand = self.scope.value(code)
         inline = _INLINE_UNARY.get(op)
         if inline is not None:
-            return Code(f"({inline}{operand})")
-        return Code(f"{self.bind(op)}({operand})")
+            return self.fixed(f"({inline}{operand})", code)
+        return self.fixed(f"{self.bind(op)}({operand})", code)
 
     def _boolop(self, node: ast.BoolOp) -> Code:
         # `a and b` gives what simpleeval's loop gives: the first falsy value, or the last
@@ -341,10 +374,16 @@ class _Writer:
         if not isinstance(node.func, ast.Name) or node.func.id not in _CALLABLES or node.keywords:
             raise _Unsupported("call")
         function = self.bind(_CALLABLES[node.func.id])
-        return Code(f"{function}({', '.join(self.value(a) for a in node.args)})")
+        args = [self.node(a) for a in node.args]
+        src = f"{function}({', '.join(self.scope.value(a) for a in args)})"
+        if FUNCTIONS[node.func.id].time_dependent:
+            return Code(src)  # today() is not the same at every record
+        return self.fixed(src, *args)
 
     def _list(self, node: ast.List | ast.Tuple) -> Code:
-        return Code("[" + "".join(f"{self.value(e)}, " for e in node.elts) + "]")
+        elements = [self.node(e) for e in node.elts]
+        src = "[" + "".join(f"{self.scope.value(e)}, " for e in elements) + "]"
+        return self.fixed(src, *elements)
 
     _tuple = _list  # the evaluator makes a list of a tuple too
 
@@ -376,8 +415,8 @@ class RowProgram:
     for work done to every record of a batch: one call instead of one per expression
     (storage/derived.py writes its computed values and checks so)."""
 
-    def __init__(self, appset: AppSet, entity: Entity):
-        self.writer = _Writer(RowScope(appset, entity))
+    def __init__(self, appset: AppSet, entity: Entity, new: bool = False):
+        self.writer = _Writer(RowScope(appset, entity, new))  # new: only for records created
 
     def value(self, expr: Expression) -> str | None:
         """The source of `expr`'s value, or None when it is left to the evaluator."""
