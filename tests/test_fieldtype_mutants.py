@@ -321,3 +321,12 @@ def test_a_computed_amount_is_stored_at_its_records_currency(tmp_path, repositor
         (Decimal("3"), Decimal("12")),
     ]
     assert [str(row["quoted"]) for row in stored] == ["12.34", "12"]
+
+
+def test_text_of_a_str_subclass_is_read_like_plain_text() -> None:
+    """A definition's text (i18n.Text) is a str subclass: it takes the general path."""
+    string = make_field("string")
+    assert T["string"].coerce(Text("  Open  "), string) == "Open"
+    assert T["string"].coerce(Text("   "), string) is None
+    with pytest.raises(ValueError, match=r"^must not contain NUL characters$"):
+        T["string"].coerce(Text("a\x00b"), string)
