@@ -419,3 +419,34 @@ def test_the_openapi_document_lists_what_the_user_may_do(vault_app, web_ids: dic
     assert set(viewer["paths"]["/api/vault/thing"]) == {"get"}
     assert "/api/vault/thing/_bulk" not in viewer["paths"]
     assert "/api/vault/secret/{id}" in admin["paths"]
+
+
+def test_a_refs_rule_worked_out_once_per_field_says_what_the_general_check_says(
+    vdb: Database, ids: dict[str, int]
+):
+    """Validation asks `_ref_rule` once per field and transaction (the readable, unscoped
+    case reduced to "does it exist"); it must answer as `_ref_problem` does for every
+    principal, value and record before the write."""
+    principals = [
+        Principal.system("seed"), ADMIN, CLERK, VIEWER,
+        _portal(ids, role="clerk"), _portal(ids, role="admin"),
+    ]  # fmt: skip
+    values = [ids["acme"], ids["beta"], ids["secret"], 999_999]
+    befores = [None, {"customer": ids["acme"], "secret": ids["secret"]}]
+    thing = vdb.appset.entity("vault.thing")
+    refs = [f for f in thing.fields.values() if f.ref]
+    assert {f.name for f in refs} >= {"customer", "secret"}
+    seen = set()
+    for principal in principals:
+        repo = vdb.repository(principal)
+        with repo.transaction():
+            repo.loader.fetch("vault.customer", values, None)
+            repo.loader.fetch("vault.secret", values, None)
+            for field in refs:
+                rule = repo._ref_rule(field)
+                for value in values:
+                    for before in befores:
+                        expected = repo._ref_problem(field, value, before)
+                        assert rule(value, before) == expected, (principal, field.name, value)
+                        seen.add(expected is None)
+    assert seen == {True, False}

@@ -14,6 +14,7 @@ a write of each entity involves, worked out once from the definitions (appdef/pl
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ from engine.storage.derived import Derivation
 from engine.storage.reader import Reader, refused_values
 from engine.storage.records import CHUNK, Loader, as_stored, normalise
 from engine.storage.refresh import ParentRefresh
-from engine.storage.validation import SYSTEM, Validator
+from engine.storage.validation import SYSTEM, RefCheck, Validator
 from engine.storage.writes import insert_rows
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Repository(Reader):
             with refused_values(), self.db.writing() as conn:
                 self._conn, self._loader = conn, Loader(self.db, conn)
                 derivation = Derivation(self.db, self._loader)
-                self._validator = Validator(self.db, derivation, self._ref_problem, self._sees)
+                self._validator = Validator(self.db, derivation, self._ref_rule, self._sees)
                 self._parents = ParentRefresh(
                     self.db, conn, derivation, self._refreshed, self._label
                 )
@@ -410,6 +411,20 @@ class Repository(Reader):
 
     # -- validation -------------------------------------------------------------------------
 
+    def _ref_rule(self, field: Field) -> RefCheck:
+        """What `_ref_problem` says of `field`'s values, worked out once per field and
+        transaction: when the principal may read every record of the target, a ref need
+        only point at one that exists (the loader holds a batch's refs)."""
+        target, readable = self._ref_target(field.ref)  # type: ignore[arg-type]
+        if not readable or self.principal.scope:
+            return functools.partial(self._ref_problem, field)
+        holding, qualname, label = self.loader.holding, target.qualname, target.label.lower()
+
+        def exists(value: int, current: dict[str, Any] | None) -> str | None:
+            return None if holding(qualname, value, ()) is not None else _no_such(label, value)
+
+        return exists
+
     def _ref_problem(self, field: Field, value: int, current: dict[str, Any] | None) -> str | None:
         """Whether a ref may point at `value`: it must exist and the principal must see it.
 
@@ -425,7 +440,7 @@ class Repository(Reader):
         # the columns prefetched are enough to know it exists, not whether it is in scope
         row = self.loader.holding(target.qualname, value, None if self.principal.scope else ())
         if row is None or not (unchanged or in_scope(self.principal, target, row)):
-            return f"there is no {target.label.lower()} #{value}"
+            return _no_such(target.label.lower(), value)
         return None
 
     def _ref_target(self, qualname: str) -> tuple[Entity, bool]:
@@ -449,6 +464,10 @@ class Repository(Reader):
             raise PermissionDenied(
                 _("that %(entity)s is outside what you may change", entity=ent.label.lower())
             )
+
+
+def _no_such(label: str, record_id: int) -> str:
+    return f"there is no {label} #{record_id}"
 
 
 __all__ = ["SYSTEM", "BulkValidationError", "Repository"]

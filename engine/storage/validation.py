@@ -28,8 +28,10 @@ if TYPE_CHECKING:
     from engine.storage.database import Database
 
 SYSTEM = ("id", "version", "created_at", "updated_at", "created_by", "updated_by")
-# (field, value, the record before the write or None) -> why the ref may not point there
-RefRule = Callable[[Field, Any, "dict[str, Any] | None"], "str | None"]
+# (value, the record before the write or None) -> why a ref field may not point there
+RefCheck = Callable[[Any, "dict[str, Any] | None"], "str | None"]
+# a ref field -> its RefCheck, asked once per field and transaction (not at every record)
+RefRule = Callable[[Field], RefCheck]
 # (entity, record id) -> whether the writer may see that record (messages name it only then)
 Visible = Callable[[Entity, int], bool]
 
@@ -38,7 +40,7 @@ class _Rules:
     """An entity's fields as validation walks them, looked up once per transaction: a
     batch of 100,000 records asks these tables, not the definitions, a million times."""
 
-    def __init__(self, ent: Entity):
+    def __init__(self, ent: Entity, ref_rule: RefRule):
         fields = list(ent.fields.values())
         computed = frozenset(f.name for f in fields if f.computed)
         fixed = computed | {f.name for f in fields if f.readonly}
@@ -51,7 +53,7 @@ class _Rules:
             for name, ignored in (("create", computed), ("update", fixed))
         }
         # (name, field, validate, required, currency_problem of money or None, the field of
-        # its currency, is a ref) of every stored field
+        # its currency, a ref's RefCheck or None) of every stored field
         self.stored = tuple(
             (
                 f.name,
@@ -60,7 +62,7 @@ class _Rules:
                 f.required,
                 f.type.currency_problem if f.type.uses_currency else None,
                 currency_of_field(ent, f.name) if f.type.uses_currency else None,
-                bool(f.ref),
+                ref_rule(f) if f.ref else None,
             )
             for f in fields
             if not f.computed
@@ -74,10 +76,8 @@ class _Rules:
 class Validator:
     """Checks records of a write transaction; `ref_problem` decides which refs are allowed."""
 
-    def __init__(
-        self, db: Database, derivation: Derivation, ref_problem: RefRule, visible: Visible
-    ):
-        self.db, self.derivation, self.ref_problem = db, derivation, ref_problem
+    def __init__(self, db: Database, derivation: Derivation, ref_rule: RefRule, visible: Visible):
+        self.db, self.derivation, self.ref_rule = db, derivation, ref_rule
         self.visible = visible
         self.loader = derivation.loader
         self.rules: dict[int, tuple[Entity, _Rules]] = {}
@@ -103,7 +103,7 @@ class Validator:
     def _rules(self, ent: Entity) -> _Rules:
         known = self.rules.get(id(ent))  # by id, as Derivation.shapes
         if known is None or known[0] is not ent:
-            known = self.rules[id(ent)] = (ent, _Rules(ent))
+            known = self.rules[id(ent)] = (ent, _Rules(ent, self.ref_rule))
         return known[1]
 
     def prepare(
@@ -146,8 +146,8 @@ class Validator:
             problem = validate(value, field)
             if problem is None and currency_problem is not None:
                 problem = currency_problem(value, get(currency) if currency else None)
-            if problem is None and ref:
-                problem = self.ref_problem(field, value, current)
+            if problem is None and ref is not None:
+                problem = ref(value, current)
             if problem:
                 errors[name] = problem
         if errors:
