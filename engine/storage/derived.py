@@ -101,26 +101,39 @@ def _program(
     each check. A batch pays one call per record instead of a few per expression. Any
     exception (a blank, an error) is the step-by-step path's to explain."""
     program = fastexpr.RowProgram(appset, ent, new)
-    keep = program.bind(plain)
+    keep, absent = program.bind(plain), program.bind(_ABSENT)
     lines = []
     for field, step, result, source, _target in computed:
-        value = program.value(step.expr)
-        if value is None:
+        code = program.code(step.expr)
+        if code is None:
             return None
+        value = program.writer.scope.value(code)
         store, named = program.bind(result.computed_value), program.bind(field)
         currency = f"row.get({source!r})" if source else "None"
-        lines.append(f"row[{field.name!r}] = {store}({keep}({value}), {named}, {currency})")
+        if not code.fixed:
+            lines.append(f"row[{field.name!r}] = {store}({keep}({value}), {named}, {currency})")
+            continue
+        # the same value at every record (a new record's sum over a relation): stored once
+        # per currency, as the type stores it (a fixed value is never a RefView)
+        known = program.bind({})
+        lines += [
+            f"stored = {known}.get({currency}, {absent})",
+            f"if stored is {absent}:",
+            f"    stored = {known}[{currency}] = {store}({value}, {named}, {currency})",
+            f"row[{field.name!r}] = stored",
+        ]
     lines.append("failed = {}")
     for check, step in checks:
-        value = program.value(step.expr)
-        if value is None:
+        test = program.value(step.expr)
+        if test is None:
             return None
         message = program.bind(check.message)
-        lines += [f"if {value}:", f"    failed[{check.field or ''!r}] = {message}"]
+        lines += [f"if {test}:", f"    failed[{check.field or ''!r}] = {message}"]
     lines.append("return failed")
     return program.build(lines, ent.qualname)
 
 
+_ABSENT = object()  # not stored yet
 _SHAPES: dict[int, dict[str, Shape]] = {}
 
 

@@ -420,8 +420,14 @@ class RowProgram:
 
     def value(self, expr: Expression) -> str | None:
         """The source of `expr`'s value, or None when it is left to the evaluator."""
+        code = self.code(expr)
+        return None if code is None else self.writer.scope.value(code)
+
+    def code(self, expr: Expression) -> Code | None:
+        """`expr` as written (its `fixed` says whether it is the same at every record), or
+        None when it is left to the evaluator; `writer.scope.value` gives its value."""
         try:
-            return self.writer.value(expr.tree.body)
+            return self.writer.node(expr.tree.body)
         except _Unsupported:
             return None
 
