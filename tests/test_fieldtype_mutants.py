@@ -330,3 +330,14 @@ def test_text_of_a_str_subclass_is_read_like_plain_text() -> None:
     assert T["string"].coerce(Text("   "), string) is None
     with pytest.raises(ValueError, match=r"^must not contain NUL characters$"):
         T["string"].coerce(Text("a\x00b"), string)
+
+
+def test_decimals_at_the_edges_of_their_size_and_exponent() -> None:
+    """A Decimal value (from an expression or the database) meets the limits text meets."""
+    for name, limit in (("decimal", "1000000000000"), ("money", "10000000000000")):
+        field = make_field(name)
+        with pytest.raises(ValueError, match=r"^is too large$"):
+            T[name].coerce(Decimal(limit), field)
+        assert T[name].coerce(Decimal(limit) - 1, field) == Decimal(limit) - 1
+        ten = T[name].coerce(Decimal("1E+1"), field)
+        assert T[name].form_value(ten) == "10" and json_value(ten) == "10"
