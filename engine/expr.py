@@ -18,6 +18,7 @@ import datetime as dt
 import decimal
 import inspect
 import operator
+import reprlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -87,6 +88,24 @@ class ExpressionError(Exception):
 # --- the function library -------------------------------------------------------------------
 
 
+_SHORT = reprlib.Repr()  # (keyword arguments only from Python 3.12)
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = 6
+
+
+def shown(value: Any) -> str:
+    """A value in an error message as the expression's author writes it: 2.5, 2026-01-31,
+    'text' (not Decimal('2.5') or datetime.date(...)), and short even for a huge list."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, int | Decimal):
+        text = str(Decimal(value))  # (str of an int past 4,300 digits raises)
+        return text if len(text) <= 60 else f"{text[:28]}...{text[-28:]}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return _SHORT.repr(value)
+
+
 def _num(value: Any) -> Any:
     if isinstance(value, float):
         return Decimal(repr(value))
@@ -100,7 +119,7 @@ def _whole(value: Any, what: str) -> int:
     if isinstance(value, Decimal) and value == value.to_integral_value():
         return int(value)
     raise ExpressionError(
-        _("%(what)s must be a whole number, got %(value)s", what=what, value=repr(value))
+        _("%(what)s must be a whole number, got %(value)s", what=what, value=shown(value))
     )
 
 
@@ -136,7 +155,7 @@ def _as_date(value: Any) -> dt.date:
         return value.date()
     if isinstance(value, dt.date):
         return value
-    raise ExpressionError(_("expected a date, got %(value)s", value=repr(value)))
+    raise ExpressionError(_("expected a date, got %(value)s", value=shown(value)))
 
 
 def _days_between(a: Any, b: Any) -> int | None:
@@ -205,7 +224,7 @@ def _matches(text: Any, pattern: Any) -> bool:
         return False
     if not isinstance(pattern, str):
         raise ExpressionError(
-            _("matches() needs a pattern as text, got %(pattern)s", pattern=repr(pattern))
+            _("matches() needs a pattern as text, got %(pattern)s", pattern=shown(pattern))
         )
     try:
         timeout = min(patterns.TIMEOUT_SECONDS, _remaining())

@@ -227,6 +227,27 @@ def test_a_date_function_names_what_it_got_instead() -> None:
         evaluate("days_until(5)")
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [  # values as the expression's author writes them, short even when the value is huge
+        ("round(1, n)", "round()'s places must be a whole number, got 2.5"),
+        ("round(1, d)", "round()'s places must be a whole number, got 2024-01-01"),
+        ("days_until(n * 10 ** 70)", "expected a date, got 2.500000000000000000000000000E+70"),
+        (
+            "days_until(rows)",
+            "expected a date, got [[1, 1, 1, 1, 1, 1, ...], [1, 1, 1, 1, 1, 1, ...], "
+            "[1, 1, 1, 1, 1, 1, ...], [1, 1, 1, 1, 1, 1, ...], [1, 1, 1, 1, 1, 1, ...], "
+            "[1, 1, 1, 1, 1, 1, ...], ...]",
+        ),
+        ("days_until('x' * 100)", "expected a date, got '" + "x" * 27 + "..." + "x" * 28 + "'"),
+    ],
+)
+def test_a_wrong_value_is_shown_as_written_and_short(text: str, message: str) -> None:
+    with pytest.raises(ExpressionError) as raised:
+        evaluate(text, n=Decimal("2.5"), d=date(2024, 1, 1), rows=[[1] * 50] * 50)
+    assert str(raised.value) == message
+
+
 def test_dividing_text_is_a_type_error_not_a_number_error() -> None:
     with pytest.raises(ExpressionError, match="values of incompatible types"):
         evaluate("'a' / 2")

@@ -23,7 +23,7 @@ def problem(text: str, **names: Any) -> str:
 @pytest.mark.parametrize(
     ("text", "names", "message"),
     [
-        ("round(1, 2.5)", {}, "round()'s places must be a whole number, got Decimal('2.5')"),
+        ("round(1, 2.5)", {}, "round()'s places must be a whole number, got 2.5"),
         ('round(1, "2")', {}, "round()'s places must be a whole number, got '2'"),
         ("lower([1])", {}, "lower() needs text, not a list or a record"),
         ("days(n)", {"n": 10**10}, "days(10000000000) is more days than a date can move"),
