@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from engine.appdef import AppSet, Entity
 from engine.errors import ValidationError
-from engine.storage import fastexpr
+from engine.storage import fastexpr, idlist
 from engine.storage.audit import BATCH, Change
 from engine.storage.derived import run_checks
 from engine.storage.records import CHUNK, normalise
@@ -75,10 +75,11 @@ def _recompute(repo: Repository, child: Entity, ref: str, parent_ids: list[int])
     table = repo.db.table(child.qualname)
     derivation = repo.validator.derivation
     changed: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    ids = idlist.param(repo.db.dialect == "sqlite")
+    stmt = sa.select(table).where(idlist.among(table.c[ref], ids)).order_by(table.c.id)
     for start in range(0, len(parent_ids), CHUNK):
-        chunk = parent_ids[start : start + CHUNK]
-        stmt = sa.select(table).where(table.c[ref].in_(chunk)).order_by(table.c.id)
-        for current in [normalise(child, r) for r in repo.conn.execute(stmt).mappings()]:
+        bound = {"ids": idlist.bound(ids, parent_ids[start : start + CHUNK])}
+        for current in [normalise(child, r) for r in repo.conn.execute(stmt, bound).mappings()]:
             row = dict(current)
             errors: dict[str, str] = {}
             context = derivation.context(child, row, current["id"])

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from engine import money
 from engine.appdef import AppSet, Entity, Relation
+from engine.storage import idlist
 from engine.storage.writes import result_converters
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ def as_stored(
     ]
 
 
-_IDS: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+_IDS = idlist.param(sqlite=True)  # the untyped read is SQLite's
 _SELECTS: dict[tuple[int, str, tuple[str, ...]], tuple[sa.Table, Any]] = {}
 _ABSENT: Any = object()
 
@@ -75,7 +76,7 @@ def _raw_select(table: sa.Table, key: str, names: tuple[str, ...]) -> Any:
     known = _SELECTS.get((id(table), key, names))
     if known is None or known[0] is not table:
         raw = [sa.type_coerce(table.c[n], sa.types.NullType()) for n in names]
-        stmt = sa.select(*raw).where(table.c[key].in_(_IDS))
+        stmt = sa.select(*raw).where(idlist.among(table.c[key], _IDS))
         known = _SELECTS[(id(table), key, names)] = (table, stmt)
     return known[1]
 
@@ -102,7 +103,7 @@ def _rows(
         return
     found = result_converters(table, conn.dialect)
     steps = [(n, found[n]) for n in names]
-    for values in conn.execute(_raw_select(table, key, names), {"ids": ids}):
+    for values in conn.execute(_raw_select(table, key, names), {"ids": idlist.bound(_IDS, ids)}):
         row = {}
         for (name, convert), value in zip(steps, values, strict=True):
             row[name] = value if value is None or convert is None else convert(value)

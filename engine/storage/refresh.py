@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from engine import money
 from engine.appdef import Entity
 from engine.errors import ValidationError
-from engine.storage import dependents, fastexpr
+from engine.storage import dependents, fastexpr, idlist
 from engine.storage.audit import Change
 from engine.storage.derived import Derivation, currency_field, run_checks
 from engine.storage.records import CHUNK, RefView, RelationView, normalise
@@ -200,10 +200,12 @@ class ParentRefresh:
                 sums.append((relation_name, f, total.label(f"_sum_{len(sums)}")))
         width = len(columns)
         keys = [c.name for c in columns]
+        chunk_ids = idlist.param(self.db.dialect == "sqlite")
+        stmt = sa.select(*columns, *(s for _, _, s in sums))
+        stmt = stmt.where(idlist.among(table.c.id, chunk_ids))
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start : start + CHUNK]
-            stmt = sa.select(*columns, *(s for _, _, s in sums)).where(table.c.id.in_(chunk))
-            for values in self.conn.execute(stmt):
+            for values in self.conn.execute(stmt, {"ids": idlist.bound(chunk_ids, chunk)}):
                 row = normalise(ent, dict(zip(keys, values[:width], strict=True)))
                 totals: dict[str, dict[str, Any]] = {}
                 for (relation_name, f, _), total in zip(sums, values[width:], strict=True):
@@ -268,10 +270,10 @@ class ParentRefresh:
         befores: list[dict[str, Any]] = []
         # records elsewhere read these parents' fields through a ref (dependents.py)
         followed = bool(dependents.plan(self.db.appset).get(ent.qualname))
+        stmt = sa.select(*raw).select_from(plan.source).where(idlist.among(table.c.id, plan.ids))
         for start in range(0, len(ids), SET_CHUNK):
             chunk = ids[start : start + SET_CHUNK]
-            stmt = sa.select(*raw).select_from(plan.source).where(table.c.id.in_(plan.ids))
-            for row in self.conn.execute(stmt, {"ids": chunk}):
+            for row in self.conn.execute(stmt, {"ids": idlist.bound(plan.ids, chunk)}):
                 record_id: Any = row[0]
                 if row[-2]:
                     slow.append(record_id)

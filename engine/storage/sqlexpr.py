@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from engine import clock
 from engine.appdef import Entity
+from engine.storage import idlist
 from engine.storage.types import ExactDecimal
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class SetPlan:
     python: sa.ColumnElement[Any]  # true where the evaluator could fail (a blank input)
     check: sa.ColumnElement[Any] | None  # true where a check fails on the new values
     source: sa.FromClause  # the table, joined to the sums over its children and its refs
-    ids: sa.BindParameter[Any]  # the parents of one statement (expanding: a list of ids)
+    ids: sa.BindParameter[Any]  # the parents of one statement (idlist.param)
 
 
 _ORDER: dict[type[ast.cmpop], str] = {
@@ -101,7 +102,7 @@ class _Translator:
         self.table = db.table(ent.qualname)
         self.sqlite = db.dialect == "sqlite"
         self.new: dict[str, Sql] = {}  # computed fields translated so far: their new values
-        self.ids: sa.BindParameter[Any] = sa.bindparam("ids", expanding=True)
+        self.ids = idlist.param(self.sqlite)
         # The sums over each relation, one grouped subquery over the parents' children
         # joined to the parents: the database adds each up once, however often it is read.
         self.sums: dict[str, sa.Subquery] = {}
@@ -114,7 +115,7 @@ class _Translator:
             totals = (sa.func.sum(child.c[f]).label(f) for f in fields)
             sub = (
                 sa.select(key.label("parent_id"), *totals)
-                .where(key.in_(self.ids))
+                .where(idlist.among(key, self.ids))
                 .group_by(key)
                 .subquery(f"sums_{name}")
             )
