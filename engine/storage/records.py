@@ -56,13 +56,21 @@ def _normalised(spec: tuple[tuple[str, str | None], ...], out: dict[str, Any]) -
 
 
 def as_stored(
-    entity: Entity, table: sa.Table, rows: Iterable[Mapping[str, Any]]
+    entity: Entity,
+    table: sa.Table,
+    rows: Iterable[Mapping[str, Any]],
+    made: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows just written, as a read of them gives them: every column, money normalised."""
+    """Rows to write, as a read of them gives them: every column in the table's order,
+    money normalised, with the values of `made` (version, created_at...) in each."""
     spec, columns = _money_fields(entity), table.columns.keys()
-    return [
+    out = [
         _normalised(spec, dict(zip(columns, map(row.get, columns), strict=True))) for row in rows
     ]
+    if made:
+        for row in out:
+            row.update(made)
+    return out
 
 
 _IDS = idlist.param(sqlite=True)  # the untyped read is SQLite's

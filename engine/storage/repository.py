@@ -33,7 +33,7 @@ from engine.storage.reader import Reader, refused_values
 from engine.storage.records import CHUNK, Loader, as_stored, normalise
 from engine.storage.refresh import ParentRefresh
 from engine.storage.validation import SYSTEM, RefCheck, Validator
-from engine.storage.writes import insert_rows
+from engine.storage.writes import insert_values
 
 if TYPE_CHECKING:
     from engine.storage.database import Database
@@ -165,19 +165,12 @@ class Repository(Reader):
             if errors:
                 raise BulkValidationError(errors)
             self._check_scope(ent, rows)
-            for row in rows:
-                row.update(
-                    version=1,
-                    created_at=now,
-                    updated_at=now,
-                    created_by=self.user,
-                    updated_by=self.user,
-                )
-            ids = self._insert(conn, table, rows)
+            made = {"version": 1, "created_at": now, "updated_at": now}
+            made.update(created_by=self.user, updated_by=self.user)
+            stored = as_stored(ent, table, rows, made)  # inserted from, and given their ids
+            del rows
+            ids = self._insert(conn, table, stored)
             self.loader.forget(ent.qualname, ids)  # an id looked up before may be cached as missing
-            for row, new_id in zip(rows, ids, strict=True):
-                row["id"] = new_id
-            stored = as_stored(ent, table, rows)
             self._audit(conn, ent, "create", [(r["id"], None, r) for r in stored])
             self._emit(conn, ent, "created", [(r["id"], None, r) for r in stored])
             self.parents.parents_of(ent, stored)
@@ -187,14 +180,17 @@ class Repository(Reader):
     def _insert(
         self, conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]
     ) -> list[int]:
-        """Insert rows in batches; their new ids, in order."""
+        """Insert rows (as_stored: every column, in the table's order) in batches; each is
+        given its new id. The new ids, in order."""
         columns = [c.name for c in table.columns if c.name != "id"]
         if self.db.dialect != "sqlite" or len(rows) < 2:
-            values = [{c: r.get(c) for c in columns} for r in rows]
+            values = [{c: r[c] for c in columns} for r in rows]
             ids: list[int] = []
             stmt = table.insert().returning(table.c.id, sort_by_parameter_order=True)
             for start in range(0, len(values), BATCH):
                 ids.extend(conn.execute(stmt, values[start : start + BATCH]).scalars().all())
+            for row, new_id in zip(rows, ids, strict=True):
+                row["id"] = new_id
             return ids
         # SQLite cannot promise the order of a multi-row INSERT's RETURNING, so SQLAlchemy
         # sends `sort_by_parameter_order` inserts one row at a time (100,000 statements for
@@ -202,12 +198,14 @@ class Repository(Reader):
         # for the rest of the transaction, then the others with the ids that follow it, in
         # one executemany. No other writer can take an id in between, and no row can have an
         # id above the one SQLite just picked (AUTOINCREMENT: one past the highest ever used).
-        first_row = {c: rows[0].get(c) for c in columns}
+        first_row = {c: rows[0][c] for c in columns}
         first = conn.execute(table.insert().returning(table.c.id), first_row).scalar_one()
         ids = list(range(first, first + len(rows)))
-        for row, new_id in zip(rows[1:], ids[1:], strict=True):
+        for row, new_id in zip(rows, ids, strict=True):
             row["id"] = new_id
-        insert_rows(conn, table, ["id", *columns], rows[1:])
+        insert_values(
+            conn, table, list(table.columns.keys()), map(list, map(dict.values, rows[1:]))
+        )
         return ids
 
     def update(

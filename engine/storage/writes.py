@@ -176,14 +176,6 @@ def _statement(dialect: sa.Dialect, table: sa.Table, columns: Sequence[str], upd
     return f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
 
 
-def insert_rows(
-    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """INSERT the rows (each a mapping holding `columns`), in batches."""
-    text = _statement(conn.dialect, table, columns, update=False)
-    _sql(conn, text, tuples(table, conn.dialect, columns, rows))
-
-
 def insert_values(
     conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[list[Any]]
 ) -> None:
