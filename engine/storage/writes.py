@@ -77,18 +77,12 @@ def _unscaled(type_: ExactDecimal) -> Convert:
     """ExactDecimal read on SQLite: the whole number of units as a Decimal at the scale
     (as process_result_value: 100 at scale 4 is Decimal('0.0100'))."""
     scale = -type_.scale
-    cache: dict[int, Decimal] = {}  # only ints: 100 and 100.0 are one key, not one value
+    # only ints reach the memo: 100 and 100.0 are one key, not one value
+    stored = _memoised(lambda units: Decimal(units).scaleb(scale))
 
     def convert(value: Any) -> Any:
         if value.__class__ is int:  # a stored value; a batch repeats its amounts (zeros)
-            try:
-                return cache[value]
-            except KeyError:
-                pass
-            if len(cache) >= MEMO:
-                cache.clear()
-            cache[value] = out = Decimal(value).scaleb(scale)
-            return out
+            return stored(value)
         if isinstance(value, float):  # not a stored value: the type's own reading
             return type_.process_result_value(value, _SQLITE)
         return Decimal(int(value)).scaleb(scale)
